@@ -50,6 +50,7 @@
 
 #define UB_DEFAULT_JOURNAL_BLOCKS 256		/* per slot, header included */
 #define UB_MIN_JOURNAL_BLOCKS	8
+#define UB_MAX_JOURNAL_BLOCKS	1024		/* larger ones are refused */
 
 #define UB_SB_BLOCK		0
 #define UB_SB_COPY_BLOCK	1

@@ -29,6 +29,7 @@
 
 #define UB_TXN_MAX		128	/* blocks pinned by one transaction */
 #define UB_BUFIO_RESERVED	16	/* buffers dm-bufio keeps in reserve */
+#define UB_STAGE_BLOCKS		16	/* journal blocks written per I/O */
 
 /* Values kept in md->busy for data chunks that are not free */
 #define UB_BUSY_RESERVED	1	/* handed to a copy-up in flight */
@@ -71,6 +72,9 @@ struct ub_metadata {
 	unsigned int txn_nr;
 	u64 txn_block[UB_TXN_MAX];
 	struct dm_buffer *txn_buf[UB_TXN_MAX];
+
+	/* Journal writes are staged here, UB_STAGE_BLOCKS at a time */
+	u8 *stage;
 
 	/* Journal images replayed read-only stay pinned here */
 	unsigned int nr_pinned;
@@ -252,6 +256,18 @@ static unsigned int ub_map_index_of(u64 vchunk)
 	return rem;
 }
 
+/* A mapped entry must point inside the data area. */
+static int ub_entry_check(struct ub_metadata *md, u32 entry)
+{
+	if (entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT &&
+	    entry - 1 >= md->data_chunks) {
+		DMERR_LIMIT("%pg: mapping entry %u is past the data area",
+			    md->bdev, entry);
+		return -EILSEQ;
+	}
+	return 0;
+}
+
 int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry)
 {
 	u64 blocknr = ub_map_block_of(md, vchunk);
@@ -266,11 +282,14 @@ int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry)
 		return -EWOULDBLOCK;
 	if (IS_ERR(mb))
 		return PTR_ERR(mb);
-	r = ub_verify_buffer(md, b, mb, blocknr);
-	if (!r)
+	/* Only the worker verifies: it may be changing the block */
+	r = 0;
+	if (!READ_ONCE(((struct ub_buf_aux *)dm_bufio_get_aux_data(b))->verified))
+		r = -EWOULDBLOCK;
+	else
 		*entry = le32_to_cpu(READ_ONCE(mb->entry[ub_map_index_of(vchunk)]));
 	dm_bufio_release(b);
-	return r;
+	return r ? r : ub_entry_check(md, *entry);
 }
 
 int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry)
@@ -285,14 +304,7 @@ int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry)
 		return PTR_ERR(mb);
 	*entry = le32_to_cpu(READ_ONCE(mb->entry[ub_map_index_of(vchunk)]));
 	dm_bufio_release(b);
-	return 0;
-}
-
-int ub_md_prefetch(struct ub_metadata *md, u64 vchunk)
-{
-	u32 entry;
-
-	return ub_md_lookup(md, vchunk, &entry);
+	return ub_entry_check(md, *entry);
 }
 
 static void ub_publish_entry(struct ub_metadata *md, struct ub_map_block *mb,
@@ -560,13 +572,44 @@ static int ub_checkpoint(struct ub_metadata *md)
 	return r;
 }
 
+/*
+ * Write the journal slot: header and images, UB_STAGE_BLOCKS at a time
+ * through the stage buffer.  The header's and each image's checksum and
+ * seq make a torn slot detectable, so the pieces need no ordering.
+ */
+static int ub_write_journal(struct ub_metadata *md, u64 slot, u64 seq)
+{
+	unsigned int i, n, nr = md->txn_nr;
+	u64 at = slot;
+	int r;
+
+	ub_fill_journal_header(md, (struct ub_journal_header *)md->stage,
+			       slot, seq, nr);
+	n = 1;
+	for (i = 0; i < nr; i++) {
+		void *data = dm_bufio_get_block_data(md->txn_buf[i]);
+
+		ub_block_seal(data, seq);
+		memcpy(md->stage + (size_t)n * UB_BLOCK_SIZE, data,
+		       UB_BLOCK_SIZE);
+		if (++n == UB_STAGE_BLOCKS) {
+			r = ub_io(md, REQ_OP_WRITE | REQ_SYNC, md->stage, at, n);
+			if (r)
+				return r;
+			at += n;
+			n = 0;
+		}
+	}
+	if (n)
+		return ub_io(md, REQ_OP_WRITE | REQ_SYNC, md->stage, at, n);
+	return 0;
+}
+
 int ub_md_commit(struct ub_metadata *md)
 {
 	u64 seq = md->seq + 1;
 	u64 slot = ub_journal_slot(md->layout.journal_start,
 				   md->journal_blocks, seq & 1);
-	unsigned int i, nr = md->txn_nr, noio;
-	u8 *stage;
 	int r;
 
 	if (md->read_only)
@@ -576,29 +619,12 @@ int ub_md_commit(struct ub_metadata *md)
 	if (!ub_md_dirty(md))
 		return 0;
 
-	/* kvmalloc falls back to vmalloc only for GFP_KERNEL */
-	noio = memalloc_noio_save();
-	stage = kvmalloc(((size_t)nr + 1) * UB_BLOCK_SIZE, GFP_KERNEL);
-	memalloc_noio_restore(noio);
-	if (!stage)
-		return -ENOMEM;
-	for (i = 0; i < nr; i++) {
-		void *data = dm_bufio_get_block_data(md->txn_buf[i]);
-
-		ub_block_seal(data, seq);
-		memcpy(stage + (size_t)(i + 1) * UB_BLOCK_SIZE, data,
-		       UB_BLOCK_SIZE);
-	}
-	ub_fill_journal_header(md, (struct ub_journal_header *)stage, slot,
-			       seq, nr);
-
 	/* Data of completed copy-ups and the last checkpoint first */
 	r = blkdev_issue_flush(md->bdev);
 	if (!r)
-		r = ub_io(md, REQ_OP_WRITE | REQ_SYNC, stage, slot, nr + 1);
+		r = ub_write_journal(md, slot, seq);
 	if (!r)
 		r = blkdev_issue_flush(md->bdev);
-	kvfree(stage);
 	if (r) {
 		DMERR("%pg: journal write of transaction %llu failed: %d",
 		      md->bdev, seq, r);
@@ -609,12 +635,22 @@ int ub_md_commit(struct ub_metadata *md)
 	md->seq = seq;
 	md->counters_dirty = false;
 	r = ub_checkpoint(md);
-	if (r)
+	if (r) {
+		/*
+		 * dm-bufio dropped the blocks it could not write: only a
+		 * replay from the journal at the next activation gets them
+		 * back, so nothing may be read or written before that.
+		 */
 		md->failed = true;
-	if (r)
 		DMERR("%pg: checkpoint of transaction %llu failed: %d",
 		      md->bdev, seq, r);
+	}
 	return r;
+}
+
+bool ub_md_failed(struct ub_metadata *md)
+{
+	return md->failed;
 }
 
 void ub_md_set_needs_check(struct ub_metadata *md)
@@ -679,7 +715,7 @@ static bool ub_sb_valid(const struct ub_superblock *sb, u64 blocknr)
 		return false;
 	if (cs < UB_MIN_CHUNK_SECTORS || cs > UB_MAX_CHUNK_SECTORS ||
 	    !is_power_of_2(cs) || jb < UB_MIN_JOURNAL_BLOCKS ||
-	    jb > (1U << 20) || !cap || cap > UB_MAP_MAX_DATA_CHUNKS)
+	    jb > UB_MAX_JOURNAL_BLOCKS || !cap || cap > UB_MAP_MAX_DATA_CHUNKS)
 		return false;
 	ub_compute_layout(cap, cs, jb, &l);
 	return le64_to_cpu(sb->journal_start) == l.journal_start &&
@@ -719,6 +755,9 @@ static int ub_format(struct ub_metadata *md, const struct ub_md_open_args *a,
 	r = blkdev_issue_zeroout(md->bdev, UB_JOURNAL_START * UB_BLOCK_SECTORS,
 				 l.data_start - UB_JOURNAL_START * UB_BLOCK_SECTORS,
 				 GFP_KERNEL, 0);
+	/* The zeroes must be durable before a superblock points at them */
+	if (!r)
+		r = blkdev_issue_flush(md->bdev);
 	if (r)
 		goto bad_io;
 
@@ -797,7 +836,10 @@ static int ub_load_super(struct ub_metadata *md, const struct ub_md_open_args *a
 		r = ub_format(md, a, sb, error);
 		if (r)
 			return r;
-		return ub_sb_valid(sb, UB_SB_BLOCK) ? 0 : -EIO;
+		if (ub_sb_valid(sb, UB_SB_BLOCK))
+			return 0;
+		*error = "Formatted COW store superblock does not verify";
+		return -EIO;
 	}
 	*error = "COW store has no valid unionblk superblock";
 	return -EINVAL;
@@ -862,7 +904,8 @@ static int ub_read_slot(struct ub_metadata *md, unsigned int k, u8 *buf)
  */
 static int ub_recover(struct ub_metadata *md, char **error)
 {
-	size_t slot_bytes = (size_t)md->journal_blocks * UB_BLOCK_SIZE;
+	size_t slot_bytes = ((size_t)ub_journal_capacity(md->journal_blocks) + 1) *
+			    UB_BLOCK_SIZE;
 	struct ub_journal_header *jh;
 	u8 *buf[2];
 	int nr[2], best = -1;
@@ -1078,6 +1121,13 @@ int ub_md_open(const struct ub_md_open_args *a, struct ub_metadata **mdp,
 		goto bad_super;
 	}
 
+	md->stage = kvmalloc(UB_STAGE_BLOCKS * UB_BLOCK_SIZE, GFP_KERNEL);
+	if (!md->stage) {
+		r = -ENOMEM;
+		*error = "Cannot allocate journal buffer";
+		goto bad_super;
+	}
+
 	md->bufio = dm_bufio_client_create(md->bdev, UB_BLOCK_SIZE,
 					   UB_BUFIO_RESERVED,
 					   sizeof(struct ub_buf_aux),
@@ -1120,6 +1170,7 @@ bad_recover:
 	kfree(md->pinned);
 	dm_bufio_client_destroy(md->bufio);
 bad_super:
+	kvfree(md->stage);
 	dm_io_client_destroy(md->io);
 bad_alloc:
 	kfree(sb);
@@ -1141,6 +1192,7 @@ void ub_md_close(struct ub_metadata *md)
 		dm_bufio_release(md->pinned[--md->nr_pinned]);
 	kfree(md->pinned);
 	dm_bufio_client_destroy(md->bufio);
+	kvfree(md->stage);
 	dm_io_client_destroy(md->io);
 	xa_destroy(&md->busy);
 	kfree(md);

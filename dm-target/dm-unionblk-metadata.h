@@ -7,7 +7,7 @@
  * Calling contexts: functions marked "worker" must be called from the one
  * thread that owns the store's metadata (the target's worker, or ctr/dtr
  * and the suspend hooks while no worker runs); they may block.  Functions
- * marked "safe in map" never wait for I/O.
+ * marked "safe in map" issue no I/O, but may sleep on dm-bufio's lock.
  *
  * In read-only mode nothing is ever written to the store: modifying calls
  * return -EROFS and a journal that needs replay is replayed into pinned
@@ -67,20 +67,15 @@ u64 ub_md_capacity(struct ub_metadata *md);
 
 /*
  * Look up the mapping entry (UB_MAP_*) of a virtual chunk.
- * ub_md_lookup_nowait() is safe in map: it returns -EWOULDBLOCK when the
- * metadata block is not cached.  The caller holds the publish lock around
- * the nowait variant when it must not race an update; ub_md_lookup() may
- * block reading metadata (worker).  Both return -EIO or -EILSEQ for a
- * metadata block that cannot be read or does not verify.
+ * ub_md_lookup_nowait() is safe in map, never under a spinlock: it returns
+ * -EWOULDBLOCK when the metadata block is not cached or not yet verified.
+ * ub_md_lookup() may block reading metadata (worker).  Both return -EIO
+ * for a block that cannot be read, and -EILSEQ for one that does not
+ * verify or an entry past the data area.
  */
 int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry);
 int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry);
 
-/*
- * Bring the metadata block of a chunk into the cache, so that a following
- * ub_md_lookup_nowait() finds it.  Worker.
- */
-int ub_md_prefetch(struct ub_metadata *md, u64 vchunk);
 
 /* Blocks the running transaction can still take.  Worker. */
 unsigned int ub_md_txn_room(struct ub_metadata *md);
@@ -122,6 +117,13 @@ bool ub_md_dirty(struct ub_metadata *md);
  * handle must not be written again (the caller goes read-only).  Worker.
  */
 int ub_md_commit(struct ub_metadata *md);
+
+/*
+ * Whether a checkpoint failed: dm-bufio dropped blocks it could not write,
+ * so the cached metadata is no longer trustworthy until a reactivation
+ * replays the journal.
+ */
+bool ub_md_failed(struct ub_metadata *md);
 
 /* Record that an error was seen; persisted by the next commit. */
 void ub_md_set_needs_check(struct ub_metadata *md);

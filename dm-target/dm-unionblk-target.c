@@ -63,6 +63,9 @@ struct ub_store {
 	struct list_head list;		/* in ub_stores, under ub_stores_lock */
 	dev_t dev;
 	struct mapped_device *owner;
+	struct dm_table *table;		/* of the newest user */
+	dev_t base_dev;
+	sector_t base_sectors;
 	unsigned int refs;		/* under ub_stores_lock */
 	struct ub_metadata *md;
 	spinlock_t lock;		/* publishes mapping entries */
@@ -84,6 +87,7 @@ struct ub_copyup {
 	int error;
 	unsigned int step;		/* kcopyd steps still to run */
 	struct completion *done;	/* synchronous copy-up */
+	bool pooled;			/* from tc->cu_pool */
 };
 
 struct ub_c {
@@ -95,6 +99,7 @@ struct ub_c {
 	spinlock_t *lock;		/* &store->lock */
 
 	sector_t base_sectors;
+	sector_t store_sectors;		/* worker: size last seen */
 	u32 chunk_sectors;
 	unsigned int chunk_shift;
 
@@ -128,7 +133,8 @@ struct ub_c {
 	struct list_head cu_copied;	/* kcopyd steps that ended */
 	struct hlist_head cu_hash[1 << UB_CU_HASH_BITS];
 	struct bio_list nospace;	/* writes waiting for space */
-	bool commit_requested;
+	bool commit_requested;		/* commit, or flush when clean */
+	bool periodic_commit;		/* commit if dirty */
 
 	/*
 	 * Store I/O epochs: a data chunk freed by a whiteout is reused only
@@ -325,7 +331,8 @@ static void ub_cu_retire(struct ub_c *tc, struct ub_copyup *cu)
 	waiters = cu->waiters;
 	spin_unlock_irqrestore(tc->lock, flags);
 	ub_requeue_list(tc, &waiters);
-	mempool_free(cu, &tc->cu_pool);
+	if (cu->pooled)
+		mempool_free(cu, &tc->cu_pool);
 }
 
 /*
@@ -346,23 +353,25 @@ static int ub_commit(struct ub_c *tc)
 	int r;
 
 	if (tc->mode == UB_MODE_FAIL)
-		return -EIO;
-	if (tc->ro || tc->store->read_only)
-		return dirty ? -EROFS : 0;
-
-	if (dirty)
+		r = -EIO;
+	else if (tc->ro || tc->store->read_only)
+		r = dirty ? -EROFS : 0;
+	else if (dirty)
 		r = ub_md_commit(tc->md);
 	else
 		r = blkdev_issue_flush(tc->store_dev->bdev);
+	tc->last_commit_error = r;
 	if (r) {
-		if (dirty && tc->mode == UB_MODE_READ_ONLY)
+		if (ub_md_failed(tc->md))
+			ub_set_mode(tc, UB_MODE_FAIL, "metadata checkpoint failed");
+		else if (dirty && tc->mode == UB_MODE_READ_ONLY)
 			ub_set_mode(tc, UB_MODE_FAIL, "metadata commit failed again");
-		else if (dirty)
+		else if (dirty && tc->mode == UB_MODE_WRITE)
 			ub_set_mode(tc, UB_MODE_READ_ONLY, "metadata commit failed");
-		tc->last_commit_error = r;
 		return r;
 	}
-	tc->last_commit_error = 0;
+	if (tc->mode == UB_MODE_FAIL || tc->ro || tc->store->read_only)
+		return 0;
 	if (ub_md_has_quarantine(tc->md)) {
 		ub_epoch_drain(tc);
 		ub_md_release_quarantine(tc->md);
@@ -412,6 +421,9 @@ static bool ub_store_grew(struct ub_c *tc)
 	struct ub_md_stats before, after;
 	char *error;
 
+	if (now <= tc->store_sectors)
+		return false;
+	tc->store_sectors = now;
 	ub_md_get_stats(tc->md, &before);
 	if (ub_md_resize(tc->md, now, &error))
 		return false;
@@ -440,8 +452,13 @@ static int ub_alloc(struct ub_c *tc, u32 *dchunk)
 /* A write found no free chunk: queue it or fail it, per the table. */
 static void ub_no_space(struct ub_c *tc, struct bio *bio)
 {
-	if (!tc->queue_if_no_space || READ_ONCE(tc->suspended)) {
+	if (!tc->queue_if_no_space) {
 		ub_end_bio(bio, BLK_STS_NOSPC);
+		return;
+	}
+	if (READ_ONCE(tc->suspended)) {
+		/* dm core requeues it on a noflush suspend */
+		ub_end_bio(bio, BLK_STS_DM_REQUEUE);
 		return;
 	}
 	bio_list_add(&tc->nospace, bio);
@@ -529,13 +546,25 @@ static void ub_cu_fill(struct ub_c *tc, struct ub_copyup *cu)
 	dm_kcopyd_copy(tc->kcopyd, &from, 1, &to, 0, ub_kcopyd_done, cu);
 }
 
-static struct ub_copyup *ub_cu_new(struct ub_c *tc, u64 vchunk, u32 entry,
-				   u32 dchunk, struct bio *bio)
+/*
+ * Start tracking a copy-up.  cu is NULL to take one from the pool without
+ * waiting (only the worker returns them, so it must never wait for one),
+ * or the caller's own.
+ */
+static struct ub_copyup *ub_cu_new(struct ub_c *tc, struct ub_copyup *cu,
+				   u64 vchunk, u32 entry, u32 dchunk,
+				   struct bio *bio)
 {
-	struct ub_copyup *cu = mempool_alloc(&tc->cu_pool, GFP_NOIO);
 	unsigned long flags;
+	bool pooled = !cu;
 
+	if (pooled) {
+		cu = mempool_alloc(&tc->cu_pool, GFP_NOWAIT);
+		if (!cu)
+			return NULL;
+	}
 	memset(cu, 0, sizeof(*cu));
+	cu->pooled = pooled;
 	cu->tc = tc;
 	cu->vchunk = vchunk;
 	cu->dchunk = dchunk;
@@ -571,6 +600,7 @@ static void ub_cu_submit_write(struct ub_c *tc, struct ub_copyup *cu)
 static void ub_copyup(struct ub_c *tc, struct bio *bio, u64 vchunk, u32 entry)
 {
 	struct ub_copyup *cu;
+	unsigned long flags;
 	u32 dchunk;
 	int r;
 
@@ -584,7 +614,15 @@ static void ub_copyup(struct ub_c *tc, struct bio *bio, u64 vchunk, u32 entry)
 		ub_end_bio(bio, errno_to_blk_status(r));
 		return;
 	}
-	cu = ub_cu_new(tc, vchunk, entry, dchunk, bio);
+	cu = ub_cu_new(tc, NULL, vchunk, entry, dchunk, bio);
+	if (!cu) {
+		/* Retried when a copy-up in flight ends and wakes us */
+		ub_md_unreserve(tc->md, dchunk);
+		spin_lock_irqsave(tc->lock, flags);
+		bio_list_add(&tc->deferred, bio);
+		spin_unlock_irqrestore(tc->lock, flags);
+		return;
+	}
 	if (bio->bi_iter.bi_size == tc->chunk_sectors << SECTOR_SHIFT)
 		ub_cu_submit_write(tc, cu);
 	else
@@ -644,13 +682,13 @@ static void ub_cu_finish(struct ub_c *tc, struct ub_copyup *cu,
 static int ub_copyup_sync(struct ub_c *tc, u64 vchunk, u32 entry, u32 *dchunk)
 {
 	DECLARE_COMPLETION_ONSTACK(done);
-	struct ub_copyup *cu;
+	struct ub_copyup cu_on_stack, *cu;
 	int r;
 
 	r = ub_alloc(tc, dchunk);
 	if (r)
 		return r;
-	cu = ub_cu_new(tc, vchunk, entry, *dchunk, NULL);
+	cu = ub_cu_new(tc, &cu_on_stack, vchunk, entry, *dchunk, NULL);
 	cu->done = &done;
 	do {
 		reinit_completion(&done);
@@ -695,15 +733,12 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 	u32 entry;
 	int r;
 
-	if (may_block) {
-		r = ub_md_prefetch(tc->md, vchunk);
-		if (r && r != -ERANGE)
-			goto metadata_error;
-	}
-
 	/* Count the bio before the lookup: see ub_epoch_drain() */
 	e = ub_epoch_begin(tc);
-	r = ub_md_lookup_nowait(tc->md, vchunk, &entry);
+	if (may_block)
+		r = ub_md_lookup(tc->md, vchunk, &entry);
+	else
+		r = ub_md_lookup_nowait(tc->md, vchunk, &entry);
 	if (r == -EWOULDBLOCK) {
 		ub_epoch_end(tc, e);
 		return UB_ROUTE_DEFER;
@@ -722,7 +757,8 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 	if (ub_entry_mapped(entry)) {
 		pb->epoch = e;
 		pb->counted = true;
-		if (write && (bio->bi_opf & REQ_FUA))
+		/* FUA: the mapping may not be durable yet (worker only) */
+		if (write && (bio->bi_opf & REQ_FUA) && ub_md_dirty(tc->md))
 			pb->commit_after = true;
 		ub_remap_store(tc, bio, entry - 1);
 		return UB_ROUTE_REMAPPED;
@@ -763,9 +799,13 @@ metadata_error:
  * -----------------------------------------------------------------
  */
 
-/* Zero part of a chunk.  Worker. */
+/*
+ * Zero part of a chunk.  A chunk the store does not hold is copied up
+ * first; for a discard, which is advisory, a full store skips that.
+ * Worker.
+ */
 static int ub_zero_part(struct ub_c *tc, u64 vchunk, sector_t offset,
-			sector_t len, bool must_zero)
+			sector_t len, bool discard)
 {
 	u32 entry, dchunk;
 	int r;
@@ -777,9 +817,11 @@ static int ub_zero_part(struct ub_c *tc, u64 vchunk, sector_t offset,
 		return 0;
 	if (entry == UB_MAP_UNMAPPED) {
 		/* Past the base end it reads as zeroes already */
-		if (!must_zero || (vchunk << tc->chunk_shift) >= tc->base_sectors)
+		if ((vchunk << tc->chunk_shift) >= tc->base_sectors)
 			return 0;
 		r = ub_copyup_sync(tc, vchunk, entry, &dchunk);
+		if (r == -ENOSPC && discard)
+			return 0;
 		if (r)
 			return r;
 	} else {
@@ -792,14 +834,13 @@ static int ub_zero_part(struct ub_c *tc, u64 vchunk, sector_t offset,
 
 /*
  * A discard or write-zeroes: whole chunks become whiteouts (metadata
- * only, their space freed); the parts of partial chunks are zeroed where
- * the store holds them, and for write-zeroes copied up and zeroed where
- * the base does.  A discard of part of an unmapped chunk is a no-op, as
- * discard allows.  Worker.
+ * only, their space freed); the parts of partial chunks are zeroed, so a
+ * discarded range always reads as zeroes (see ub_zero_part for the one
+ * exception, a discard into a full store).  Worker.
  */
 static void ub_process_discard(struct ub_c *tc, struct bio *bio)
 {
-	bool must_zero = bio_op(bio) == REQ_OP_WRITE_ZEROES;
+	bool discard = bio_op(bio) == REQ_OP_DISCARD;
 	sector_t sector = bio->bi_iter.bi_sector;
 	sector_t end = bio_end_sector(bio);
 	u64 vchunk;
@@ -827,7 +868,7 @@ static void ub_process_discard(struct ub_c *tc, struct bio *bio)
 			if (!r)
 				r = ub_md_whiteout(tc->md, vchunk, &freed);
 		} else {
-			r = ub_zero_part(tc, vchunk, offset, len, must_zero);
+			r = ub_zero_part(tc, vchunk, offset, len, discard);
 		}
 		sector += len;
 	}
@@ -889,7 +930,7 @@ static void ub_do_worker(struct work_struct *ws)
 	struct list_head done, copied;
 	struct ub_copyup *cu, *tmp;
 	struct blk_plug plug;
-	bool need_commit;
+	bool need_commit, periodic;
 	struct bio *bio;
 	unsigned long flags;
 
@@ -907,6 +948,8 @@ static void ub_do_worker(struct work_struct *ws)
 	list_splice_init(&tc->cu_copied, &copied);
 	need_commit = tc->commit_requested;
 	tc->commit_requested = false;
+	periodic = tc->periodic_commit;
+	tc->periodic_commit = false;
 	spin_unlock_irqrestore(tc->lock, flags);
 
 	/* Writes held for space: hand back on suspend, retry on growth */
@@ -929,7 +972,7 @@ static void ub_do_worker(struct work_struct *ws)
 		ub_process_bio(tc, bio, &flush_wait, &need_commit);
 	blk_finish_plug(&plug);
 
-	if (!bio_list_empty(&commit_wait))
+	if (!bio_list_empty(&commit_wait) || (periodic && ub_md_dirty(tc->md)))
 		need_commit = true;
 	if (need_commit) {
 		int r = ub_commit(tc);
@@ -946,7 +989,7 @@ static void ub_do_waker(struct work_struct *ws)
 	unsigned long flags;
 
 	spin_lock_irqsave(tc->lock, flags);
-	tc->commit_requested = true;
+	tc->periodic_commit = true;
 	spin_unlock_irqrestore(tc->lock, flags);
 	ub_wake_worker(tc);
 	queue_delayed_work(tc->wq, &tc->waker, UB_COMMIT_PERIOD);
@@ -980,12 +1023,30 @@ static int ub_store_get(struct ub_c *tc, const struct ub_md_open_args *args,
 			r = -EBUSY;
 			goto out;
 		}
+		if (s->table == tc->ti->table) {
+			*error = "COW store is used twice in one table";
+			r = -EBUSY;
+			goto out;
+		}
+		if (s->base_dev != tc->base_dev->bdev->bd_dev ||
+		    s->base_sectors != args->base_sectors) {
+			*error = "COW store belongs to a different base";
+			r = -EINVAL;
+			goto out;
+		}
+		if (args->chunk_sectors &&
+		    args->chunk_sectors != ub_md_chunk_sectors(s->md)) {
+			*error = "COW store chunk size differs from the table";
+			r = -EINVAL;
+			goto out;
+		}
 		if (s->read_only && !args->read_only) {
 			*error = "COW store is open read-only: remove the device to write it";
 			r = -EROFS;
 			goto out;
 		}
 		s->refs++;
+		s->table = tc->ti->table;
 		tc->store = s;
 		r = 0;
 		goto out;
@@ -1006,6 +1067,9 @@ static int ub_store_get(struct ub_c *tc, const struct ub_md_open_args *args,
 	}
 	s->dev = dev;
 	s->owner = owner;
+	s->table = tc->ti->table;
+	s->base_dev = tc->base_dev->bdev->bd_dev;
+	s->base_sectors = args->base_sectors;
 	s->refs = 1;
 	s->read_only = args->read_only;
 	list_add(&s->list, &ub_stores);
@@ -1021,17 +1085,19 @@ static void ub_store_put(struct ub_c *tc)
 	struct ub_store *s = tc->store;
 	bool last;
 
+	/* The lock is held over the close: nobody opens a closing store */
 	mutex_lock(&ub_stores_lock);
 	last = !--s->refs;
-	if (last)
+	if (last) {
 		list_del(&s->list);
+		if (!s->read_only && tc->mode != UB_MODE_FAIL &&
+		    ub_md_commit(s->md))
+			DMERR("%s: final commit failed",
+			      dm_table_device_name(tc->ti->table));
+		ub_md_close(s->md);
+		kfree(s);
+	}
 	mutex_unlock(&ub_stores_lock);
-	if (!last)
-		return;
-	if (!s->read_only && tc->mode != UB_MODE_FAIL && ub_md_commit(s->md))
-		DMERR("%s: final commit failed", dm_table_device_name(tc->ti->table));
-	ub_md_close(s->md);
-	kfree(s);
 }
 
 /*
@@ -1320,7 +1386,8 @@ static int ub_map(struct dm_target *ti, struct bio *bio)
 
 	if (READ_ONCE(tc->mode) == UB_MODE_FAIL)
 		return DM_MAPIO_KILL;
-	if (op_is_write(op) && (tc->ro || op == REQ_OP_SECURE_ERASE))
+	if (op_is_write(op) && bio_sectors(bio) &&
+	    (tc->ro || op == REQ_OP_SECURE_ERASE))
 		return DM_MAPIO_KILL;
 
 	/* Reads and writes stop at the base end: beyond it is all zeroes */
@@ -1560,7 +1627,8 @@ static int ub_preresume(struct dm_target *ti)
 	char *error;
 	int r;
 
-	r = ub_md_resize(tc->md, bdev_nr_sectors(tc->store_dev->bdev), &error);
+	tc->store_sectors = bdev_nr_sectors(tc->store_dev->bdev);
+	r = ub_md_resize(tc->md, tc->store_sectors, &error);
 	if (r)
 		DMERR("%s: %s", dm_table_device_name(ti->table), error);
 	return r;

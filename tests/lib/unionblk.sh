@@ -5,9 +5,9 @@
 
 # ub_create NAME STORE BASE [FEATURE-ARGS...]: a tenant as large as BASE.
 ub_create() {
-	local name=$1 store=$2 base=$3
+	local name=$1 store=$2 base=$3 table
 	shift 3
-	local table="0 $(dev_sectors "$base") unionblk $store $base${*:+ $*}"
+	table="0 $(dev_sectors "$base") unionblk $store $base${*:+ $*}"
 	echo "# dmsetup create $name --table '$table'"
 	dmsetup create "$name" --table "$table"
 }
