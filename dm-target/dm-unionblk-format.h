@@ -219,8 +219,9 @@ static inline __u32 ub_journal_capacity(__u32 journal_blocks)
 }
 
 /*
- * Byte offset of fingerprint sample i of a base of base_bytes bytes:
- * evenly spaced, 4 KiB aligned, the first at 0 and the last at the end.
+ * Byte offset of fingerprint sample i of a base of base_bytes bytes (a
+ * multiple of 512): evenly spaced and 4 KiB aligned, the first at 0 and
+ * the last ending exactly at the end of the base.
  */
 static inline __u64 ub_fp_sample_offset(__u64 base_bytes, unsigned int i)
 {
@@ -229,6 +230,8 @@ static inline __u64 ub_fp_sample_offset(__u64 base_bytes, unsigned int i)
 	if (base_bytes <= UB_FP_SAMPLE_SIZE)
 		return 0;
 	span = base_bytes - UB_FP_SAMPLE_SIZE;
+	if (i == UB_FP_SAMPLES - 1)
+		return span;
 	return (span / (UB_FP_SAMPLES - 1) * i) & ~(__u64)(UB_FP_SAMPLE_SIZE - 1);
 }
 
