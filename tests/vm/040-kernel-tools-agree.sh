@@ -7,6 +7,7 @@
 # `unionblk read` assembles exactly what the device read back; a store
 # whose metadata was wiped and rebuilt by `unionblk restore` from a dump
 # activates again, reads the same, and keeps working.
+# timeout: 600
 . /tests/lib/guest.sh
 . /tests/lib/unionblk.sh
 
@@ -16,7 +17,7 @@ require_cmd unionblk blkdiscard cmp sha256sum
 CB=4096				# chunk size the store is formatted with
 SEG=$((16 << 20))		# compare in 16 MiB segments
 SECTORS=$(dev_sectors "$BASE_DEV")
-BYTES=$((SECTORS * 512))
+BYTES=$((128 << 20))		# compared: every write below lands in here
 TABLE="0 $SECTORS unionblk $STORE_DEV $BASE_DEV 0"
 
 activate() {
