@@ -76,7 +76,6 @@ u64 ub_md_capacity(struct ub_metadata *md);
 int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry);
 int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry);
 
-
 /* Blocks the running transaction can still take.  Worker. */
 unsigned int ub_md_txn_room(struct ub_metadata *md);
 #define UB_MD_OP_BLOCKS 2	/* blocks one install or whiteout may dirty */

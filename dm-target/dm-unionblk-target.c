@@ -5,8 +5,8 @@
  *
  * Chunks the tenant never wrote are read from the base.  The first write to
  * a chunk copies it up into the tenant's own COW store; a discard turns a
- * chunk into a whiteout that reads as zeroes and never falls through to the
- * base again.  The store's metadata (dm-unionblk-metadata.c) is journaled
+ * chunk into a whiteout that reads as zeroes and never shows the base's
+ * data again.  The store's metadata (dm-unionblk-metadata.c) is journaled
  * and checksummed; FLUSH and FUA wait for its commit.
  *
  * Locking: tc->lock (the store's lock, shared with the metadata layer,
@@ -1173,10 +1173,8 @@ static int ub_parse_features(struct dm_arg_set *as, struct ub_c *tc,
 				return -EINVAL;
 			}
 			if (kstrtou64(dm_shift_arg(as), 10, &tc->low_water) ||
-			    !tc->low_water) {
-				ti->error = "Invalid low_water: must be a positive number of chunks";
-				return -EINVAL;
-			}
+			    !tc->low_water)
+				goto bad_low_water;
 			argc--;
 		} else {
 			ti->error = "Unrecognised unionblk feature requested";
@@ -1191,6 +1189,9 @@ static int ub_parse_features(struct dm_arg_set *as, struct ub_c *tc,
 
 duplicate:
 	ti->error = "Duplicate unionblk feature requested";
+	return -EINVAL;
+bad_low_water:
+	ti->error = "Invalid low_water: must be a positive number of chunks";
 	return -EINVAL;
 }
 
