@@ -14,7 +14,6 @@
 require_target unionblk
 require_target flakey
 require_cmd ubverify
-S=$(dev_sectors "$BASE_DEV")
 SS=$(dev_sectors "$STORE_DEV")
 
 if [ "$UNIONBLK_PHASE" = 1 ]; then
