@@ -898,6 +898,33 @@ static int ub_read_slot(struct ub_metadata *md, unsigned int k, u8 *buf)
 }
 
 /*
+ * Whether a home block of the slot to replay already holds a newer
+ * committed version: then a later transaction committed and its journal
+ * slot was damaged afterwards (a crash never leaves homes newer than the
+ * newest valid slot), and replaying would silently undo it.
+ */
+static int ub_homes_newer(struct ub_metadata *md, struct ub_journal_header *jh,
+			  unsigned int nr, u8 *scratch)
+{
+	u64 seq = le64_to_cpu(jh->hdr.seq);
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < nr; i++) {
+		u64 home = le64_to_cpu(jh->home[i]);
+		struct ub_block_header *h = (struct ub_block_header *)scratch;
+
+		r = ub_io(md, REQ_OP_READ, scratch, home, 1);
+		if (r)
+			return r;
+		if (!ub_block_check(scratch, home, le32_to_cpu(h->type),
+				    U64_MAX) && le64_to_cpu(h->seq) > seq)
+			return 1;
+	}
+	return 0;
+}
+
+/*
  * Find the newest fully valid journal slot, replay its images and take
  * its counters.  Replaying an already checkpointed transaction rewrites
  * identical blocks, so this is safe after any crash.
@@ -942,6 +969,15 @@ static int ub_recover(struct ub_metadata *md, char **error)
 	}
 
 	jh = (struct ub_journal_header *)buf[best];
+	if (nr[!best] == -EILSEQ) {
+		r = ub_homes_newer(md, jh, nr[best], buf[!best]);
+		if (r) {
+			*error = r < 0 ? "Error reading COW store metadata" :
+				 "COW store journal is damaged: run unionblk check";
+			r = r < 0 ? r : -EILSEQ;
+			goto out;
+		}
+	}
 	md->seq = le64_to_cpu(jh->hdr.seq);
 	md->mapped_chunks = le64_to_cpu(jh->mapped_chunks);
 	md->whiteout_chunks = le64_to_cpu(jh->whiteout_chunks);
