@@ -1,16 +1,24 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
-# 1,000 tenant devices over one base work at once: each reads the base and
+# 1,000 tenant devices (250 in make check) over one base work at once:
+# each reads the base and
 # keeps its own write; one full tenant does not stop the others.
 # timeout: 900
 . /tests/lib/guest.sh
 . /tests/lib/unionblk.sh
 
 require_target unionblk
-# Heavy under TCG (about 5 minutes): once per make check, on 6.1
-[ "${UNIONBLK_KERNEL:-6.1}" = 6.1 ] || [ "${UNIONBLK_STRESS:-0}" = 1 ] ||
-	skip "1,000 tenants run on 6.1 in make check; make stress runs them on every kernel"
-N=1000
+# 1,000 tenants take 14 minutes under TCG on a busy 2-core host: make
+# check runs 250 of them once (6.1) to keep within its time budget; with
+# UNIONBLK_STRESS=1 (the wrapper tests/stress.sh writes) all 1,000 run,
+# on every kernel.
+if [ "${UNIONBLK_STRESS:-0}" = 1 ]; then
+	N=1000
+else
+	[ "${UNIONBLK_KERNEL:-6.1}" = 6.1 ] ||
+		skip "run on 6.1 in make check; UNIONBLK_STRESS=1 runs it everywhere"
+	N=250
+fi
 B=$((16 << 11))			# a 16 MiB base
 per=$((1 << 11))		# 1 MiB store each
 dd if=/dev/urandom of=/tmp/base bs=1M count=16 status=none
@@ -49,7 +57,7 @@ dmsetup status --target unionblk >/tmp/status
 grep -q '^u1: .* ok rw full ' /tmp/status || fail "u1 status: $(grep '^u1:' /tmp/status)"
 
 cmp -n 4096 "/dev/mapper/u$N" /tmp/base || fail "tenant $N does not read the base"
-echo "the others still write" | dd of=/dev/mapper/u500 bs=4096 seek=4000 conv=sync oflag=direct status=none
+echo "the others still write" | dd of="/dev/mapper/u$((N / 2))" bs=4096 seek=4000 conv=sync oflag=direct status=none
 dmsetup remove_all || fail "removing the tenants failed"
 
 echo PASS
