@@ -131,3 +131,5 @@ checkpatch:
 		exit 1; }
 	perl "$(CHECKPATCH)" --no-tree --strict --ignore $(CHECKPATCH_IGNORE) \
 		-f dm-target/*.c dm-target/dm-unionblk-*.h
+
+include bench/bench.mk

@@ -17,9 +17,9 @@
 # BENCH_FILES_ROUNDS rounds, the configurations rotated.  In the first: the
 # space the tenant's changes take, and whether a modified file keeps its
 # inode number (through the copy-up, and over a remount).  Last (with
-# BENCH_FILES_SHARE), page-cache sharing: the growth of the page cache when a second tenant
-# reads the tree a first one has read (two unionblk tenants, two
-# overlayfs mounts over one lower layer).
+# BENCH_FILES_SHARE), page-cache sharing: the growth of the page cache
+# when a second tenant reads the tree a first one has read (two unionblk
+# tenants, two overlayfs mounts over one lower layer).
 
 DIRS=$BENCH_FILES_DIRS
 FILES=$BENCH_FILES_PER_DIR

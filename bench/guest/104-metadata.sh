@@ -17,23 +17,23 @@
 #                unionblk check); the tenant is 4 GiB (1M chunks) for
 #                every N
 #   dm-snapshot  the persistent exception store's header and N exceptions
-#                (old chunk k -> the k-th data chunk), made by bench/run
-#                on the host; the COW device is a dm table that maps the
-#                header and the metadata areas onto BENCH_AUX_DEV and the
-#                data chunks between them onto dm-zero; the origin is
-#                4 GiB (bench-base, then zeroes)
+#                (none consecutive, see snap_meta in bench/run), made by
+#                bench/run on the host; the COW device is a dm table that
+#                maps the header and the metadata areas onto BENCH_AUX_DEV
+#                and the data chunks between them onto dm-zero; the origin
+#                is 4 GiB (bench-base, then zeroes)
 #   dm-thin      thin_restore on the host of one thin device mapping
 #                blocks 0..N-1 to data blocks 0..N-1; the pool's data
 #                device is dm-zero (64 GiB), the thin device 64 GiB with
 #                bench-base (then zeroes) as its external origin
 #
 # Activation is `dmsetup create` (dm-thin: the pool and the thin device),
-# BENCH_META_REPEAT times for each point.
-# Its time is taken twice: the wall time of dmsetup, and the kernel's time
-# in the TABLE_LOAD and DEV_SUSPEND (resume) ioctls, from the
-# function_graph tracer when the kernel has it.  Memory is the change in
-# /proc/meminfo (MemFree, Slab, VmallocUsed) and in dm-bufio's
-# current_allocated_bytes from before to after, caches dropped before.
+# BENCH_META_REPEAT times for each point.  Its time is taken twice: the
+# wall time of dmsetup, and the kernel's time in the TABLE_LOAD and
+# DEV_SUSPEND (resume) ioctls, from the function_graph tracer when the
+# kernel has it.  Memory is the change in /proc/meminfo (MemFree, Slab,
+# VmallocUsed) and in dm-bufio's current_allocated_bytes from before to
+# after, caches dropped before.
 
 record_env
 base_up
