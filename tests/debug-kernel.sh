@@ -10,6 +10,7 @@
 # "WARNING:" (lockdep), and tests/vm/069-no-kmemleak-reports.sh runs last
 # and fails on a kmemleak report in a device-mapper or unionblk path.
 #
+#   tests/debug-kernel.sh config   fetch, unpack and configure (minutes)
 #   tests/debug-kernel.sh build    only build the kernel (if not cached)
 #   tests/debug-kernel.sh run      build if needed, run the VM tests
 #   tests/debug-kernel.sh path     print the kernel's directory
@@ -28,7 +29,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
 . tests/lib/host.sh
 
 UNIONBLK_DEBUG_PKGS="build-essential bc bison flex libelf-dev libssl-dev
-	dwarves rsync xz-utils cpio kmod"
+	rsync xz-utils cpio kmod"
 SRC_PKG=${UNIONBLK_DEBUG_SRC_PKG:-linux-source-6.1}
 FRAGMENT=tests/vm/debug.config
 JOBS=${UNIONBLK_DEBUG_JOBS:-$(nproc)}
@@ -64,11 +65,10 @@ config_check() {
 	return $bad
 }
 
-_build() {
-	local dir=$1 deb tree abi
-	[ -e "$dir/.complete" ] && return 0
-	# shellcheck disable=SC2086 # a list of package names
-	pkgs_ensure $UNIONBLK_DEBUG_PKGS || return 1
+# _configure DIR: Debian's source unpacked in DIR/build and configured.
+_configure() {
+	local dir=$1 deb tree
+	[ -e "$dir/.configured" ] && return 0
 	rm -rf "$dir"
 	mkdir -p "$dir/dl"
 	note "fetching $SRC_PKG $(src_version)"
@@ -88,7 +88,16 @@ _build() {
 		"$dir/build/.config" "$FRAGMENT" >"$dir/merge.log" 2>&1 || return 1
 	make -C "$dir/build" -s olddefconfig || return 1
 	config_check "$dir/build/.config" || return 1
+	touch "$dir/.configured"
+}
 
+# _build DIR: the kernel built and installed into DIR/image.
+_build() {
+	local dir=$1 abi
+	[ -e "$dir/.complete" ] && return 0
+	# shellcheck disable=SC2086 # a list of package names
+	pkgs_ensure $UNIONBLK_DEBUG_PKGS || return 1
+	_configure "$dir" || return 1
 	note "building the debug kernel with $JOBS jobs (hours on two cores; log: $dir/build.log)"
 	make -C "$dir/build" -j"$JOBS" bzImage modules >"$dir/build.log" 2>&1 ||
 		{ tail -n 30 "$dir/build.log" >&2; return 1; }
@@ -104,26 +113,28 @@ _build() {
 	note "debug kernel $abi ready in $dir"
 }
 
-# build: the kernel, under a lock of its own (not the cache lock: the
-# build takes hours and `make check` must not wait for it).
-build() {
+# locked FUNCTION: FUNCTION DIR under a lock of its own (not the cache
+# lock: the build takes hours and `make check` must not wait for it).
+locked() {
 	local dir
 	dir=$(kdir) || return 1
 	mkdir -p "${dir%/*}"
 	(
 		flock 8 || exit 1
-		_build "$dir"
+		"$1" "$dir"
 	) 8>"${dir%/*}/build.lock"
 }
 
 case ${1:-run} in
+config)
+	locked _configure ;;
 build)
-	build ;;
+	locked _build ;;
 path)
 	kdir ;;
 run)
-	build || die "building the debug kernel failed"
+	locked _build || die "building the debug kernel failed"
 	UNIONBLK_KERNEL_DIR=$(kdir) exec bash tests/vm/run --kernel debug ;;
 *)
-	die "usage: tests/debug-kernel.sh [build|run|path]" ;;
+	die "usage: tests/debug-kernel.sh [config|build|run|path]" ;;
 esac

@@ -42,6 +42,7 @@ for f in tests/vm/0[56][0-9]-*.sh; do
 # The long version of tests/vm/$name (tests/stress.sh).
 # timeout: ${TIMEOUT[$n]:-3600}
 export UNIONBLK_STRESS=1
+echo "# the long version (UNIONBLK_STRESS=1)"
 exec bash /tests/vm/$name
 WRAP
 	[ "$n" = 055 ] || all="$all $n"
