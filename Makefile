@@ -132,4 +132,4 @@ checkpatch:
 	perl "$(CHECKPATCH)" --no-tree --strict --ignore $(CHECKPATCH_IGNORE) \
 		-f dm-target/*.c dm-target/dm-unionblk-*.h
 
-include bench/bench.mk
+-include bench/bench.mk

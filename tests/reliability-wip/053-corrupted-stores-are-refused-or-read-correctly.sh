@@ -371,7 +371,8 @@ secs=$(($(ub_now) - t0))
 echo "# refusals:"
 for e in "${!ERRORS[@]}"; do echo "#   ${ERRORS[$e]} $e"; done | sort -rn
 echo "# undetectable damage that changed data (format limit):"
-printf '#   %s\n' "${LIMIT_DESC[@]}" | sort | uniq -c
+[ ${#LIMIT_DESC[@]} = 0 ] ||
+	printf '%s\n' "${LIMIT_DESC[@]}" | sort | uniq -c | sed 's/^ */#   /'
 echo "# $N damaged stores in ${secs}s: ${RESULTS[refused]:-0} refused, ${RESULTS[exact]:-0} read exactly, ${RESULTS[detected]:-0} reported the damage and failed the reads it touched, ${RESULTS[limit]:-0} changed data undetected (zeroed or stale metadata block), ${#FAILS[@]} returned wrong data for damage that does not verify"
 ub_figure corrupted_stores "$N"
 if [ ${#FAILS[@]} -gt 0 ]; then
