@@ -256,6 +256,11 @@ static unsigned int ub_map_index_of(u64 vchunk)
 	return rem;
 }
 
+static u32 ub_entry_is_mapped(u32 entry)
+{
+	return entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT;
+}
+
 /* A mapped entry must point inside the data area. */
 static int ub_entry_check(struct ub_metadata *md, u32 entry)
 {
@@ -268,11 +273,23 @@ static int ub_entry_check(struct ub_metadata *md, u32 entry)
 	return 0;
 }
 
-int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry)
+/*
+ * The entry of vchunk, and in *run how many chunks from vchunk on (at
+ * most max_chunks, within one mapping block) continue its run:
+ * consecutive data chunks for a mapped entry, the same entry for an
+ * unmapped or whited-out one.  *run is at least 1 on success.  Only the
+ * worker verifies blocks (it may be changing one): a block not yet
+ * verified is -EWOULDBLOCK like one not cached.
+ */
+int ub_md_lookup_run_nowait(struct ub_metadata *md, u64 vchunk,
+			    u64 max_chunks, u32 *entry, u64 *run)
 {
 	u64 blocknr = ub_map_block_of(md, vchunk);
+	unsigned int idx = ub_map_index_of(vchunk);
 	struct ub_map_block *mb;
 	struct dm_buffer *b;
+	u32 first, step;
+	u64 i, n;
 	int r;
 
 	if (vchunk >= md->capacity_chunks)
@@ -282,14 +299,27 @@ int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry)
 		return -EWOULDBLOCK;
 	if (IS_ERR(mb))
 		return PTR_ERR(mb);
-	/* Only the worker verifies: it may be changing the block */
-	r = 0;
-	if (!READ_ONCE(((struct ub_buf_aux *)dm_bufio_get_aux_data(b))->verified))
-		r = -EWOULDBLOCK;
-	else
-		*entry = le32_to_cpu(READ_ONCE(mb->entry[ub_map_index_of(vchunk)]));
+	if (!READ_ONCE(((struct ub_buf_aux *)dm_bufio_get_aux_data(b))->verified)) {
+		dm_bufio_release(b);
+		return -EWOULDBLOCK;
+	}
+	first = le32_to_cpu(READ_ONCE(mb->entry[idx]));
+	r = ub_entry_check(md, first);
+	n = min3(max_chunks, (u64)(UB_MAP_ENTRIES - idx),
+		 md->capacity_chunks - vchunk);
+	step = ub_entry_is_mapped(first);
+	for (i = 1; !r && i < n; i++) {
+		u32 e = le32_to_cpu(READ_ONCE(mb->entry[idx + i]));
+
+		if (e != first + step * i || (step && e - 1 >= md->data_chunks))
+			break;
+	}
 	dm_bufio_release(b);
-	return r ? r : ub_entry_check(md, *entry);
+	if (r)
+		return r;
+	*entry = first;
+	*run = i;
+	return 0;
 }
 
 int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry)

@@ -67,13 +67,16 @@ u64 ub_md_capacity(struct ub_metadata *md);
 
 /*
  * Look up the mapping entry (UB_MAP_*) of a virtual chunk.
- * ub_md_lookup_nowait() is safe in map, never under a spinlock: it returns
- * -EWOULDBLOCK when the metadata block is not cached or not yet verified.
- * ub_md_lookup() may block reading metadata (worker).  Both return -EIO
- * for a block that cannot be read, and -EILSEQ for one that does not
- * verify or an entry past the data area.
+ * ub_md_lookup_run_nowait() is safe in map, never under a spinlock: it
+ * returns -EWOULDBLOCK when the metadata block is not cached or not yet
+ * verified, and in *run the length of the run of chunks vchunk starts
+ * (at most max_chunks): data chunks that follow each other in the store,
+ * or all unmapped, or all whiteouts.  ub_md_lookup() may block reading
+ * metadata (worker).  Both return -EIO for a block that cannot be read,
+ * and -EILSEQ for one that does not verify or an entry past the data area.
  */
-int ub_md_lookup_nowait(struct ub_metadata *md, u64 vchunk, u32 *entry);
+int ub_md_lookup_run_nowait(struct ub_metadata *md, u64 vchunk,
+			    u64 max_chunks, u32 *entry, u64 *run);
 int ub_md_lookup(struct ub_metadata *md, u64 vchunk, u32 *entry);
 
 /* Blocks the running transaction can still take.  Worker. */

@@ -139,7 +139,7 @@ struct ub_c {
 	/*
 	 * Store I/O epochs: a data chunk freed by a whiteout is reused only
 	 * after every store bio that may have looked up its old mapping has
-	 * ended.  epoch is flipped under *lock by the commit, which then
+	 * ended.  epoch is flipped by the commit (worker), which then
 	 * waits for the old epoch to drain.
 	 */
 	unsigned int epoch;
@@ -254,34 +254,43 @@ static void ub_metadata_error(struct ub_c *tc, int r)
  * Store I/O epochs
  * -----------------------------------------------------------------
  */
-static unsigned int ub_epoch_begin(struct ub_c *tc)
-{
-	unsigned long flags;
-	unsigned int e;
-
-	spin_lock_irqsave(tc->lock, flags);
-	e = tc->epoch;
-	atomic_inc(&tc->inflight[e]);
-	spin_unlock_irqrestore(tc->lock, flags);
-	return e;
-}
-
 static void ub_epoch_end(struct ub_c *tc, unsigned int e)
 {
-	if (atomic_dec_and_test(&tc->inflight[e]))
+	if (atomic_dec_and_test(&tc->inflight[e]) &&
+	    wq_has_sleeper(&tc->inflight_wait))
 		wake_up(&tc->inflight_wait);
 }
 
-/* Wait for every store bio begun before now.  Worker. */
+static unsigned int ub_epoch_begin(struct ub_c *tc)
+{
+	unsigned int e;
+
+	for (;;) {
+		e = READ_ONCE(tc->epoch);
+		atomic_inc(&tc->inflight[e]);
+		/* Pairs with the barrier in ub_epoch_drain() */
+		smp_mb__after_atomic();
+		if (likely(READ_ONCE(tc->epoch) == e))
+			return e;
+		/* The epoch flipped under us: count in the new one */
+		ub_epoch_end(tc, e);
+	}
+}
+
+/*
+ * Wait for every store bio begun before now.  A bio counts itself in the
+ * epoch it read, then reads the epoch again: it either sees the flip and
+ * counts again in the new epoch, or its count is seen here.  Worker.
+ */
 static void ub_epoch_drain(struct ub_c *tc)
 {
-	unsigned long flags;
-	unsigned int old;
+	unsigned int old = tc->epoch;
 
-	spin_lock_irqsave(tc->lock, flags);
-	old = tc->epoch;
-	tc->epoch ^= 1;
-	spin_unlock_irqrestore(tc->lock, flags);
+	/* Mappings changed before the flip are seen by the new epoch */
+	smp_mb();
+	WRITE_ONCE(tc->epoch, old ^ 1);
+	/* Pairs with ub_epoch_begin(): see its count, or it sees the flip */
+	smp_mb();
 	wait_event(tc->inflight_wait, !atomic_read(&tc->inflight[old]));
 }
 
@@ -719,28 +728,57 @@ enum ub_route {
 };
 
 /*
- * Route a read or write of one chunk.  In map (may_block false) a
- * metadata block that is not cached, and any write that needs a copy-up,
- * go to the worker; in the worker the copy-up starts here.
+ * Map: trim a bio that goes to the worker to its first chunk.  The worker
+ * cannot split bios, and a copy-up serves one chunk.
+ */
+static void ub_trim_to_chunk(struct ub_c *tc, struct bio *bio)
+{
+	sector_t left = tc->chunk_sectors -
+			ub_chunk_offset(tc, bio->bi_iter.bi_sector);
+
+	if (bio_sectors(bio) > left)
+		dm_accept_partial_bio(bio, left);
+}
+
+/*
+ * Route a read or write.  In map (may_block false) it takes the run of
+ * chunks the bio starts with that go to one place (data chunks that
+ * follow each other in the store, or all from the base, or all zeroes)
+ * and leaves the rest of the bio to dm core; a metadata block that is not
+ * cached, and any write that needs a copy-up, go to the worker with the
+ * bio trimmed to one chunk.  In the worker bios span one chunk at most,
+ * and the copy-up starts here.
  */
 static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 {
 	struct ub_per_bio *pb = ub_pb(bio);
 	sector_t sector = bio->bi_iter.bi_sector;
 	u64 vchunk = ub_chunk_of(tc, sector);
+	u64 nchunks = ub_chunk_of(tc, bio_end_sector(bio) - 1) - vchunk + 1;
 	bool write = op_is_write(bio_op(bio));
 	unsigned int e;
+	u64 run = 1;
 	u32 entry;
 	int r;
+
+	if (may_block && nchunks > 1) {
+		/* Cannot happen: map trims what it defers */
+		DMERR_LIMIT("%s: deferred bio spans %llu chunks",
+			    dm_table_device_name(tc->ti->table), nchunks);
+		ub_end_bio(bio, BLK_STS_IOERR);
+		return UB_ROUTE_DONE;
+	}
 
 	/* Count the bio before the lookup: see ub_epoch_drain() */
 	e = ub_epoch_begin(tc);
 	if (may_block)
 		r = ub_md_lookup(tc->md, vchunk, &entry);
 	else
-		r = ub_md_lookup_nowait(tc->md, vchunk, &entry);
+		r = ub_md_lookup_run_nowait(tc->md, vchunk, nchunks, &entry,
+					    &run);
 	if (r == -EWOULDBLOCK) {
 		ub_epoch_end(tc, e);
+		ub_trim_to_chunk(tc, bio);
 		return UB_ROUTE_DEFER;
 	}
 	if (r == -ERANGE) {
@@ -753,6 +791,9 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 		ub_epoch_end(tc, e);
 		goto metadata_error;
 	}
+	if (run < nchunks && (write ? ub_entry_mapped(entry) : true))
+		dm_accept_partial_bio(bio, ((vchunk + run) << tc->chunk_shift) -
+				      sector);
 
 	if (ub_entry_mapped(entry)) {
 		pb->epoch = e;
@@ -775,8 +816,10 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 		return UB_ROUTE_REMAPPED;
 	}
 
-	if (!may_block)
+	if (!may_block) {
+		ub_trim_to_chunk(tc, bio);
 		return UB_ROUTE_DEFER;
+	}
 	if (READ_ONCE(tc->mode) != UB_MODE_WRITE) {
 		ub_end_bio(bio, BLK_STS_IOERR);
 		return UB_ROUTE_DONE;
@@ -1320,9 +1363,6 @@ static int ub_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	atomic_set(&tc->inflight[1], 0);
 	init_waitqueue_head(&tc->inflight_wait);
 
-	r = dm_set_target_max_io_len(ti, tc->chunk_sectors);
-	if (r)
-		goto bad_io_len;
 	ti->num_flush_bios = 1;
 	ti->flush_supported = true;
 	ti->per_io_data_size = sizeof(struct ub_per_bio);
@@ -1334,9 +1374,6 @@ static int ub_ctr(struct dm_target *ti, unsigned int argc, char **argv)
 	}
 	return 0;
 
-bad_io_len:
-	ti->error = "Cannot set the chunk size as the I/O limit";
-	destroy_workqueue(tc->wq);
 bad_wq:
 	mempool_exit(&tc->cu_pool);
 bad_pool:
@@ -1399,6 +1436,9 @@ static int ub_map(struct dm_target *ti, struct bio *bio)
 
 	if ((bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
 	    op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES) {
+		if ((op == REQ_OP_READ || op == REQ_OP_WRITE) &&
+		    bio_sectors(bio))
+			ub_trim_to_chunk(tc, bio);
 		ub_defer_bio(tc, bio);
 		return DM_MAPIO_SUBMITTED;
 	}
