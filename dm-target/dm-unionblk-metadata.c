@@ -235,7 +235,7 @@ unsigned int ub_md_txn_room(struct ub_metadata *md)
 
 bool ub_md_dirty(struct ub_metadata *md)
 {
-	return md->txn_nr || md->counters_dirty;
+	return READ_ONCE(md->txn_nr) || READ_ONCE(md->counters_dirty);
 }
 
 /*
@@ -342,6 +342,11 @@ static void ub_publish_entry(struct ub_metadata *md, struct ub_map_block *mb,
 {
 	unsigned long flags;
 
+	/*
+	 * The block joined the transaction (ub_md_dirty() true) before the
+	 * entry can be seen: pairs with smp_rmb() in the target's map.
+	 */
+	smp_wmb();
 	spin_lock_irqsave(md->publish_lock, flags);
 	WRITE_ONCE(mb->entry[ub_map_index_of(vchunk)], cpu_to_le32(value));
 	spin_unlock_irqrestore(md->publish_lock, flags);

@@ -798,9 +798,16 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 	if (ub_entry_mapped(entry)) {
 		pb->epoch = e;
 		pb->counted = true;
-		/* FUA: the mapping may not be durable yet (worker only) */
-		if (write && (bio->bi_opf & REQ_FUA) && ub_md_dirty(tc->md))
-			pb->commit_after = true;
+		/* FUA: the mapping may not be durable yet */
+		if (write && (bio->bi_opf & REQ_FUA)) {
+			/*
+			 * Pairs with ub_publish_entry(): the transaction
+			 * that installed this entry is dirty or committed.
+			 */
+			smp_rmb();
+			if (ub_md_dirty(tc->md))
+				pb->commit_after = true;
+		}
 		ub_remap_store(tc, bio, entry - 1);
 		return UB_ROUTE_REMAPPED;
 	}
@@ -1411,6 +1418,19 @@ static void ub_dtr(struct dm_target *ti)
  * Map and end_io
  * -----------------------------------------------------------------
  */
+/*
+ * Map: with nothing to commit, a flush only needs to reach the store, and
+ * a FUA write to a chunk the store holds can go straight there.  Every
+ * write completed before the flush was issued changed the metadata, if
+ * it did, before it completed (copy-ups are mapped, whiteouts made, then
+ * the bio ends), so a clean transaction means it is all committed.
+ */
+static bool ub_flush_passes(struct ub_c *tc)
+{
+	return !tc->ro && !tc->store->read_only &&
+	       READ_ONCE(tc->mode) == UB_MODE_WRITE && !ub_md_dirty(tc->md);
+}
+
 static int ub_map(struct dm_target *ti, struct bio *bio)
 {
 	struct ub_c *tc = ti->private;
@@ -1434,7 +1454,13 @@ static int ub_map(struct dm_target *ti, struct bio *bio)
 	    sector < tc->base_sectors && bio_end_sector(bio) > tc->base_sectors)
 		dm_accept_partial_bio(bio, tc->base_sectors - sector);
 
-	if ((bio->bi_opf & (REQ_PREFLUSH | REQ_FUA)) ||
+	if ((bio->bi_opf & REQ_PREFLUSH) && !bio_sectors(bio) &&
+	    ub_flush_passes(tc)) {
+		bio_set_dev(bio, tc->store_dev->bdev);
+		return DM_MAPIO_REMAPPED;
+	}
+	if ((bio->bi_opf & REQ_PREFLUSH) ||
+	    ((bio->bi_opf & REQ_FUA) && !ub_flush_passes(tc)) ||
 	    op == REQ_OP_DISCARD || op == REQ_OP_WRITE_ZEROES) {
 		if ((op == REQ_OP_READ || op == REQ_OP_WRITE) &&
 		    bio_sectors(bio))
