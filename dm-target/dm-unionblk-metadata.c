@@ -224,7 +224,7 @@ static void *ub_txn_get(struct ub_metadata *md, u64 blocknr)
 	aux->in_txn = 1;
 	md->txn_block[md->txn_nr] = blocknr;
 	md->txn_buf[md->txn_nr] = b;
-	md->txn_nr++;
+	WRITE_ONCE(md->txn_nr, md->txn_nr + 1);
 	return data;
 }
 
@@ -254,11 +254,6 @@ static unsigned int ub_map_index_of(u64 vchunk)
 
 	div_u64_rem(vchunk, UB_MAP_ENTRIES, &rem);
 	return rem;
-}
-
-static u32 ub_entry_is_mapped(u32 entry)
-{
-	return entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT;
 }
 
 /* A mapped entry must point inside the data area. */
@@ -307,7 +302,7 @@ int ub_md_lookup_run_nowait(struct ub_metadata *md, u64 vchunk,
 	r = ub_entry_check(md, first);
 	n = min3(max_chunks, (u64)(UB_MAP_ENTRIES - idx),
 		 md->capacity_chunks - vchunk);
-	step = ub_entry_is_mapped(first);
+	step = first != UB_MAP_UNMAPPED && first != UB_MAP_WHITEOUT;
 	for (i = 1; !r && i < n; i++) {
 		u32 e = le32_to_cpu(READ_ONCE(mb->entry[idx + i]));
 
@@ -424,7 +419,7 @@ int ub_md_alloc(struct ub_metadata *md, u32 *dchunk)
 				return r;
 			md->nr_reserved++;
 			md->alloc_cursor = cand + 1;
-			md->counters_dirty = true;
+			WRITE_ONCE(md->counters_dirty, true);
 			*dchunk = cand;
 			return 0;
 		}
@@ -473,7 +468,7 @@ int ub_md_install(struct ub_metadata *md, u64 vchunk, u32 dchunk)
 	md->mapped_chunks++;
 	if (old == UB_MAP_WHITEOUT)
 		md->whiteout_chunks--;
-	md->counters_dirty = true;
+	WRITE_ONCE(md->counters_dirty, true);
 	return 0;
 }
 
@@ -514,7 +509,7 @@ int ub_md_whiteout(struct ub_metadata *md, u64 vchunk, bool *freed)
 	}
 	ub_publish_entry(md, mb, vchunk, UB_MAP_WHITEOUT);
 	md->whiteout_chunks++;
-	md->counters_dirty = true;
+	WRITE_ONCE(md->counters_dirty, true);
 	return 0;
 }
 
@@ -603,7 +598,7 @@ static int ub_checkpoint(struct ub_metadata *md)
 		aux->in_txn = 0;
 		dm_bufio_release(md->txn_buf[i]);
 	}
-	md->txn_nr = 0;
+	WRITE_ONCE(md->txn_nr, 0);
 	return r;
 }
 
@@ -668,7 +663,7 @@ int ub_md_commit(struct ub_metadata *md)
 
 	/* Committed: the journal now holds transaction seq */
 	md->seq = seq;
-	md->counters_dirty = false;
+	WRITE_ONCE(md->counters_dirty, false);
 	r = ub_checkpoint(md);
 	if (r) {
 		/*
@@ -685,14 +680,14 @@ int ub_md_commit(struct ub_metadata *md)
 
 bool ub_md_failed(struct ub_metadata *md)
 {
-	return md->failed;
+	return READ_ONCE(md->failed);
 }
 
 void ub_md_set_needs_check(struct ub_metadata *md)
 {
 	if (!(md->jflags & UB_J_F_NEEDS_CHECK)) {
 		md->jflags |= UB_J_F_NEEDS_CHECK;
-		md->counters_dirty = true;
+		WRITE_ONCE(md->counters_dirty, true);
 	}
 }
 
@@ -1118,7 +1113,7 @@ int ub_md_resize(struct ub_metadata *md, sector_t store_sectors, char **error)
 	}
 	if (n != md->data_chunks) {
 		md->data_chunks = n;
-		md->counters_dirty = !md->read_only;
+		WRITE_ONCE(md->counters_dirty, !md->read_only);
 		if (md->alloc_cursor >= n)
 			md->alloc_cursor = 0;
 	}
@@ -1229,7 +1224,7 @@ int ub_md_open(const struct ub_md_open_args *a, struct ub_metadata **mdp,
 	}
 	if (md->alloc_cursor >= md->data_chunks)
 		md->alloc_cursor = 0;
-	md->counters_dirty = false;
+	WRITE_ONCE(md->counters_dirty, false);
 
 	kfree(sb);
 	*mdp = md;

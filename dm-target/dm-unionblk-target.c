@@ -10,8 +10,9 @@
  * and checksummed; FLUSH and FUA wait for its commit.
  *
  * Locking: tc->lock (the store's lock, shared with the metadata layer,
- * which publishes mapping entries under it) protects the deferred lists,
- * the copy-up table and the I/O epochs.  Everything that changes metadata
+ * which publishes mapping entries under it) protects the deferred lists
+ * and the copy-up table; the I/O epochs are lock-free (ub_epoch_begin).
+ * map reads the mapping without locks.  Everything that changes metadata
  * runs in the tenant's own worker, so one tenant's commit or full store
  * never stalls another.
  */
@@ -1428,7 +1429,8 @@ static void ub_dtr(struct dm_target *ti)
 static bool ub_flush_passes(struct ub_c *tc)
 {
 	return !tc->ro && !tc->store->read_only &&
-	       READ_ONCE(tc->mode) == UB_MODE_WRITE && !ub_md_dirty(tc->md);
+	       READ_ONCE(tc->mode) == UB_MODE_WRITE &&
+	       !ub_md_failed(tc->md) && !ub_md_dirty(tc->md);
 }
 
 static int ub_map(struct dm_target *ti, struct bio *bio)
@@ -1447,6 +1449,13 @@ static int ub_map(struct dm_target *ti, struct bio *bio)
 	if (op_is_write(op) && bio_sectors(bio) &&
 	    (tc->ro || op == REQ_OP_SECURE_ERASE))
 		return DM_MAPIO_KILL;
+
+	/* Nothing to read or write (an empty FUA write): nothing to do */
+	if ((op == REQ_OP_READ || op == REQ_OP_WRITE) && !bio_sectors(bio) &&
+	    !(bio->bi_opf & REQ_PREFLUSH)) {
+		bio_endio(bio);
+		return DM_MAPIO_SUBMITTED;
+	}
 
 	/* Reads and writes stop at the base end: beyond it is all zeroes */
 	if ((op == REQ_OP_READ || op == REQ_OP_WRITE) &&
