@@ -287,7 +287,7 @@ ub_figure fuzz_refused "$N_REFUSED"
 ub_figure fuzz_kernel_errors "${#KERR[@]}"
 [ "$N_TABLES" -ge "$MIN_CASES" ] || fail "only $N_TABLES cases in ${secs}s (want $MIN_CASES)"
 [ "$N_ACCEPTED" -gt 0 ] && [ "$N_REFUSED" -gt 0 ] || fail "the fuzzer did not exercise both outcomes"
-# Most refusals are the target's own (the others: dm core's checks of
-# lengths and segments); none of them left a line is a log not read
+# Most refusals are the target's (the others are dm core's checks of
+# lengths and segments): none in the log means the log was not read
 [ "${#KERR[@]}" -gt 0 ] || fail "$N_REFUSED tables refused, but no unionblk error in the kernel log"
 echo PASS
