@@ -7,7 +7,7 @@
 # tenant activates, ext4 mounts (replaying its journal), every file
 # fsynced before the point is there with its exact content, and after
 # unmounting e2fsck -fn finds nothing to fix.  make check: 15 files,
-# at least 120 points (with 050's 380: 500 crash points a run);
+# at least 100 points (with 050's 400: 500 crash points a run);
 # UNIONBLK_STRESS=1: 150 files.
 # timeout: 600
 . /tests/lib/guest.sh
@@ -19,7 +19,7 @@ require_target log-writes
 require_cmd ubverify replay-log unionblk mkfs.ext4 e2fsck sha256sum
 
 FILES=$(ub_pick 15 150)
-MIN_POINTS=$(ub_pick 120 1000)
+MIN_POINTS=$(ub_pick 100 1000)
 BASE_SZ=$((16 << 11))	# sectors: base and tenant, 16 MiB
 MARK_START=$((17 << 11))	# sectors: file markers in the store's tail
 STORE_SZ=$((24 << 11))	# sectors: the COW store
