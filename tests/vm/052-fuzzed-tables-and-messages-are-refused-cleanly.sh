@@ -13,7 +13,7 @@
 # kernel log has no Oops or WARNING.  A table holds up to seven
 # well-formed segments before its fuzzed one, so that one call
 # constructs (and on refusal unwinds) several targets.  make check:
-# 1 minute of cases (about 200 tables under TCG) on each kernel;
+# 1 minute of cases (150 to 250 tables under TCG) on each kernel;
 # UNIONBLK_STRESS=1: 20,000 cases or 90 minutes.
 # timeout: 420
 . /tests/lib/guest.sh
