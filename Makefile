@@ -133,3 +133,4 @@ checkpatch:
 		-f dm-target/*.c dm-target/dm-unionblk-*.h
 
 -include bench/bench.mk
+-include tests/stress.mk

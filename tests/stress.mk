@@ -2,8 +2,9 @@
 #
 # The long runs; the top Makefile includes this file:
 #
-#   make stress        the reliability tests (tests/vm/050-069) in their
-#                      long versions, and the power-cut test ten times
+#   make stress        the reliability tests (tests/vm/050-069) and the
+#                      1,000-tenant test (tests/vm/020) in their long
+#                      versions, and the power-cut test ten times
 #                      (tests/stress.sh): hours
 #   make check-debug   the VM tests on a debug kernel with KASAN, lockdep,
 #                      DEBUG_ATOMIC_SLEEP and kmemleak, built from

@@ -43,11 +43,19 @@ ub_dmesg_since() {
 	dmesg | awk -v m="$1" 'f; index($0, m) { f = 1 }'
 }
 
+# ub_dmesg_has MARK: fail unless the kernel log still holds MARK (a log
+# that overflowed its ring buffer since would hide what came after it).
+ub_dmesg_has() {
+	dmesg | grep -qF "$1" ||
+		fail "the kernel log no longer holds the mark $1: its ring buffer overflowed"
+}
+
 # ub_dmesg_bad MARK: fail if the kernel log since MARK has an oops,
 # BUG, WARNING or the like (the harness checks this too, after the test;
 # this names the step that caused it).
 ub_dmesg_bad() {
 	local bad
+	ub_dmesg_has "$1"
 	bad=$(ub_dmesg_since "$1" | grep -E 'BUG:|WARNING:|Oops|general protection fault|UBSAN:|KASAN:|list_(add|del) corruption|refcount_t:|blocked for more than') || return 0
 	printf '%s\n' "$bad" | head -n 20
 	fail "kernel log reports a problem after: ${2:-?}"

@@ -7,9 +7,15 @@
 # dm-unionblk.  Runs last; skipped on kernels without kmemleak.
 # timeout: 300
 . /tests/lib/guest.sh
+. /tests/lib/reliability.sh
 
 K=/sys/kernel/debug/kmemleak
-[ -e $K ] || skip "no kmemleak in this kernel"
+grep -q ' /sys/kernel/debug debugfs ' /proc/mounts ||
+	mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
+[ -e $K ] || skip "kernel $(uname -r) has no kmemleak (CONFIG_DEBUG_KMEMLEAK is not set; make check-debug runs this test on a kernel with it)"
+# A kmemleak kernel booted with kmemleak=off, or one whose kmemleak
+# turned itself off (out of memory for its metadata), refuses commands
+echo scan >$K 2>/dev/null || skip "kmemleak is present but disabled in $(uname -r) (kmemleak=off, or it turned itself off)"
 # kmemleak reports objects older than 5 seconds; scan twice as its
 # documentation advises, so that transient references do not count.
 echo scan >$K
@@ -30,6 +36,8 @@ awk -v out="$PWD/ours" '
 	}
 	END { printf "# kmemleak: %d unreferenced objects, %d in device-mapper or unionblk\n", n, m }
 ' "$PWD/leaks"
+ub_figure kmemleak_unreferenced "$(grep -c '^unreferenced object' "$PWD/leaks" || true)"
+ub_figure kmemleak_unreferenced_dm "$(grep -c '^unreferenced object' "$PWD/ours" 2>/dev/null || true)"
 if [ -s "$PWD/ours" ]; then
 	head -n 80 "$PWD/ours"
 	fail "kmemleak reports leaks in device-mapper or unionblk"

@@ -32,6 +32,7 @@ if [ "$UNIONBLK_PHASE" = 1 ]; then
 		--max-io 256k --flush-every 50 --expect-base "$BASE" \
 		--state $S/t1.state >/dev/null
 	echo 0 >$S/cuts
+	echo 0 >$S/verified
 else
 	mount "$BIG_DEV" $S
 	n=$(cat $S/cuts)
@@ -42,7 +43,11 @@ else
 	ub_create t1 "$STORE_DEV" "$BASE"
 	ub_create t2 "$STORE2_DEV" "$BASE"
 	run ubverify verify "$(dm_dev t1)" --state $S/t1.state \
-		--expect-base "$BASE" --adopt
+		--expect-base "$BASE" --adopt >"$PWD/verify" 2>&1 ||
+		{ cat "$PWD/verify"; fail "data flushed before power cut $n lost or changed"; }
+	cat "$PWD/verify"
+	v=$(grep -o '[0-9]* durable' "$PWD/verify" | cut -d ' ' -f 1)
+	echo $(($(cat $S/verified) + ${v:-0})) >$S/verified
 	run dd if="$(dm_dev t2)" of=/dev/null bs=1M iflag=direct status=none
 fi
 
@@ -62,9 +67,11 @@ if [ "$cuts" -lt $CUTS ]; then
 	vm_crash_reboot
 fi
 
+verified=$(cat $S/verified)
 dmsetup remove t1 t2
 umount $S
 dmsetup remove bs
-echo "# $cuts power cuts survived"
+echo "# $cuts power cuts survived, $verified durable sectors verified after them"
 ub_figure power_cuts "$cuts"
+ub_figure power_cut_sectors_verified "$verified"
 echo PASS
