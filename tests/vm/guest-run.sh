@@ -19,7 +19,8 @@
 # run.conf sets UNIONBLK_MODE (test or demo), UNIONBLK_KERNEL (the series),
 # UNIONBLK_TESTS (test names, in order), UNIONBLK_FIRST (TAP number of the
 # first), UNIONBLK_PHASE (phase of the first, >1 after vm_crash_reboot),
-# UNIONBLK_TEST_TIMEOUT (seconds) and UNIONBLK_MODULE (load dm-unionblk).
+# UNIONBLK_TEST_TIMEOUT (seconds), UNIONBLK_TIMEOUT_SCALE (every timeout
+# times this) and UNIONBLK_MODULE (load dm-unionblk).
 
 set -u
 # shellcheck source=/dev/null
@@ -121,7 +122,7 @@ run_test() {
 	local to out dir rc bad left why marker pw apid
 
 	to=$(sed -n 's/^# timeout: *\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)
-	to=${to:-$UNIONBLK_TEST_TIMEOUT}
+	to=$((${to:-$UNIONBLK_TEST_TIMEOUT} * ${UNIONBLK_TIMEOUT_SCALE:-1}))
 	out=/tmp/harness/out.$n
 	dir=/tmp/harness/work.$n
 	mkdir -p /tmp/harness "$dir"
