@@ -24,7 +24,8 @@ require_target unionblk
 require_cmd ubverify unionblk
 
 CASES=$(ub_pick 3000 20000)
-SECS=$(ub_pick 60 5400)	# stop earlier than CASES after this long
+# Stop earlier than CASES after this long (longer on a slow debug kernel)
+SECS=$(($(ub_pick 60 5400) * ${UNIONBLK_TIMEOUT_SCALE:-1}))
 MIN_CASES=$(ub_pick 100 5000)
 SEED=${UNIONBLK_FUZZ_SEED:-$((RANDOM * 32768 + RANDOM))}
 RANDOM=$SEED

@@ -28,6 +28,8 @@ set -u
 
 export UNIONBLK_CONSOLE=/dev/ttyS1
 export UNIONBLK_KERNEL
+# Tests that run for a set time stretch it on a slow (debug) kernel
+export UNIONBLK_TIMEOUT_SCALE=${UNIONBLK_TIMEOUT_SCALE:-1}
 TEST_DIR=/tests/run
 DISKS="vda vdb vdc vdd"
 
