@@ -166,6 +166,12 @@ struct ub_layout {
 	__u64 data_start;		/* sectors */
 };
 
+/* A mapping entry that names a data chunk: neither unmapped nor a whiteout. */
+static inline int ub_entry_is_mapped(__u32 entry)
+{
+	return entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT;
+}
+
 static inline __u64 ub_div_round_up(__u64 n, __u64 d)
 {
 	return (n + d - 1) / d;

@@ -259,8 +259,7 @@ static unsigned int ub_map_index_of(u64 vchunk)
 /* A mapped entry must point inside the data area. */
 static int ub_entry_check(struct ub_metadata *md, u32 entry)
 {
-	if (entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT &&
-	    entry - 1 >= md->data_chunks) {
+	if (ub_entry_is_mapped(entry) && entry - 1 >= md->data_chunks) {
 		DMERR_LIMIT("%pg: mapping entry %u is past the data area",
 			    md->bdev, entry);
 		return -EILSEQ;
@@ -302,7 +301,7 @@ int ub_md_lookup_run_nowait(struct ub_metadata *md, u64 vchunk,
 	r = ub_entry_check(md, first);
 	n = min3(max_chunks, (u64)(UB_MAP_ENTRIES - idx),
 		 md->capacity_chunks - vchunk);
-	step = first != UB_MAP_UNMAPPED && first != UB_MAP_WHITEOUT;
+	step = ub_entry_is_mapped(first);
 	for (i = 1; !r && i < n; i++) {
 		u32 e = le32_to_cpu(READ_ONCE(mb->entry[idx + i]));
 
@@ -455,7 +454,7 @@ int ub_md_install(struct ub_metadata *md, u64 vchunk, u32 dchunk)
 	if (IS_ERR(mb))
 		return PTR_ERR(mb);
 	old = le32_to_cpu(mb->entry[ub_map_index_of(vchunk)]);
-	if (old != UB_MAP_UNMAPPED && old != UB_MAP_WHITEOUT) {
+	if (ub_entry_is_mapped(old)) {
 		DMERR_LIMIT("%pg: chunk %llu is already mapped", md->bdev,
 			    vchunk);
 		return -EEXIST;

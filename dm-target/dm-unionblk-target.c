@@ -177,11 +177,6 @@ static sector_t ub_chunk_offset(struct ub_c *tc, sector_t sector)
 	return sector & (tc->chunk_sectors - 1);
 }
 
-static bool ub_entry_mapped(u32 entry)
-{
-	return entry != UB_MAP_UNMAPPED && entry != UB_MAP_WHITEOUT;
-}
-
 static const char *ub_mode_name(enum ub_mode mode)
 {
 	switch (mode) {
@@ -792,11 +787,11 @@ static enum ub_route ub_route(struct ub_c *tc, struct bio *bio, bool may_block)
 		ub_epoch_end(tc, e);
 		goto metadata_error;
 	}
-	if (run < nchunks && (write ? ub_entry_mapped(entry) : true))
+	if (run < nchunks && (!write || ub_entry_is_mapped(entry)))
 		dm_accept_partial_bio(bio, ((vchunk + run) << tc->chunk_shift) -
 				      sector);
 
-	if (ub_entry_mapped(entry)) {
+	if (ub_entry_is_mapped(entry)) {
 		pb->epoch = e;
 		pb->counted = true;
 		/* FUA: the mapping may not be durable yet */

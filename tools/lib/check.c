@@ -116,7 +116,7 @@ static int collect_owners(void *ctx, uint64_t idx, uint64_t first,
 	for (i = 0; i < nr; i++) {
 		uint64_t dc;
 
-		if (e[i] == UB_MAP_UNMAPPED || e[i] == UB_MAP_WHITEOUT)
+		if (!ub_entry_is_mapped(e[i]))
 			continue;
 		dc = (uint64_t)e[i] - 1;
 		if (dc >= c->s->data_chunks || !bit_test(c->dup, dc))

@@ -175,7 +175,7 @@ static int make_bitmap(struct writer *w, struct ub_diag *d)
 		uint32_t e = w->m->map[v];
 		uint64_t dc;
 
-		if (e == UB_MAP_UNMAPPED || e == UB_MAP_WHITEOUT)
+		if (!ub_entry_is_mapped(e))
 			continue;
 		dc = (uint64_t)e - 1;
 		w->bitmap[dc / 8] |= 1U << (dc % 8);

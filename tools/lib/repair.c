@@ -99,7 +99,7 @@ int ub_repair_plan(struct ub_store *s, struct ub_meta *m,
 		uint32_t e = m->map[v];
 		uint64_t dc;
 
-		if (e == UB_MAP_UNMAPPED || e == UB_MAP_WHITEOUT)
+		if (!ub_entry_is_mapped(e))
 			continue;
 		dc = (uint64_t)e - 1;
 		if (dc >= s->data_chunks) {
@@ -119,7 +119,7 @@ int ub_repair_plan(struct ub_store *s, struct ub_meta *m,
 		uint32_t e = m->map[v];
 		uint64_t dc;
 
-		if (e == UB_MAP_UNMAPPED || e == UB_MAP_WHITEOUT)
+		if (!ub_entry_is_mapped(e))
 			continue;
 		dc = (uint64_t)e - 1;
 		if (!(dup[dc / 8] & (1U << (dc % 8))))
