@@ -20,7 +20,9 @@
 # UNIONBLK_TESTS (test names, in order), UNIONBLK_FIRST (TAP number of the
 # first), UNIONBLK_PHASE (phase of the first, >1 after vm_crash_reboot),
 # UNIONBLK_TEST_TIMEOUT (seconds), UNIONBLK_TIMEOUT_SCALE (every timeout
-# times this) and UNIONBLK_MODULE (load dm-unionblk).
+# times this), UNIONBLK_MODULE (load dm-unionblk) and UNIONBLK_BOOT_KMSG (a
+# line for the kernel log before the first test: the harness self-test of
+# the boot log check).
 
 set -u
 # shellcheck source=/dev/null
@@ -179,6 +181,7 @@ run_test() {
 
 say "UNIONBLK-BOOT $(uname -r)"
 load_modules
+[ -n "${UNIONBLK_BOOT_KMSG:-}" ] && echo "$UNIONBLK_BOOT_KMSG" >/dev/kmsg
 say "UNIONBLK-READY"
 
 if [ "$UNIONBLK_MODE" = demo ]; then

@@ -102,10 +102,25 @@ check "a guest that stops making progress is reported hung" \
 check "every test has a result" \
 	test "$(grep -cE '^(not )?ok ' "$out")" -eq 11
 check "the harness fails when a test failed" test "$harness_rc" -ne 0
+# A report in the kernel log before the first test (a debug kernel's
+# KASAN report at boot, say) fails the run though every test passes.
+UNIONBLK_BOOT_KMSG='BUG: selftest report at boot' TESTS=001-pass \
+	bash "$VM_DIR/run" --kernel "$kernel" --tests-dir "$tdir" --no-module \
+	>"$tdir/boot.out" 2>&1
+boot_rc=$?
+check "a report at boot is a failed result, with the report" \
+	grep -qE '^not ok .* boot 1: the kernel log has a report' "$tdir/boot.out"
+check "the report is shown" grep -q 'BUG: selftest report at boot' "$tdir/boot.out"
+check "the test of that boot still passes" \
+	grep -qE '^ok .* 001-pass$' "$tdir/boot.out"
+check "the harness fails the run" test "$boot_rc" -ne 0
+check "a clean boot has no such result" \
+	test "$(grep -c ' boot [0-9]*: the kernel log' "$out")" -eq 0
+
 echo "# harness self-test took $((SECONDS - start))s on $kernel"
 
 if [ $failed = 1 ]; then
 	echo "# the harness printed:"
-	sed 's/^/# | /' "$out"
+	sed 's/^/# | /' "$out" "$tdir/boot.out"
 fi
 exit $failed
