@@ -8,8 +8,10 @@
 # cleared and the tenant reactivated everything flushed before the fault
 # reads back and the store checks clean.  Faults: store writes failing
 # (error_writes), the store failing all I/O in up/down cycles under
-# load, the store replaced by dm-error, base reads failing, and each
-# under activation.  UNIONBLK_STRESS=1: 40 up/down cycles.
+# load, the store replaced by dm-error, base reads failing, each under
+# activation, and the store silently dropping writes (drop_writes: the
+# store is what it was when the drops began).  UNIONBLK_STRESS=1: 40
+# up/down cycles.
 # timeout: 420
 . /tests/lib/guest.sh
 . /tests/lib/unionblk.sh
@@ -234,6 +236,34 @@ FAULTS=$((FAULTS + 1))
 set_dev bs "$(flakey_table "$BASE_DEV" $BASE_SZ 3600 0)"
 ub_create t "$(dm_dev st)" "$BASE"
 run ubverify verify "$TDEV" --state "$W/a.state" --expect-base "$BASE"
+
+echo "# 6. the store drops writes and says they succeeded (drop_writes): the"
+echo "#    tenant cannot tell; torn down before the fault clears, it comes"
+echo "#    back as it was when the drops began, clean, every flushed byte there"
+run ubv --initial-state "$W/a.state" --ops 200 --flush-every 10 \
+	--state "$W/d.state" >/dev/null
+run dmsetup message t 0 commit
+s0=$(state)	# ok, or needs_check since the base errors of 5
+h=$(held_chunk)
+mapfile -t FREE < <(for k in 0 1 2 3; do free_chunk "$k"; done)
+set_dev st "$(flakey_table "$STORE_DEV" $STORE_SZ 0 3600 drop_writes)"
+FAULTS=$((FAULTS + 1))
+head -c 4096 /dev/urandom >"$W/junk"
+run write_chunk "$h" "$W/junk"			# a rewrite in place
+for c in "${FREE[@]}"; do			# copy-ups: partial writes
+	run dd if="$W/junk" of="$TDEV" bs=512 seek=$((c * 8 + 3)) count=2 \
+		oflag=direct status=none
+done
+run blkdiscard -o $((FREE[0] * 4096)) -l 4096 "$TDEV"	# a whiteout
+run dmsetup message t 0 commit		# "succeeds": the commit is dropped
+state_is "$s0"
+dmsetup remove t			# and so is the last commit
+healthy_store
+run unionblk check "$(dm_dev st)" --base "$BASE" ||
+	fail "store not clean after dropped writes"
+ub_create t "$(dm_dev st)" "$BASE"
+state_is "$s0"
+run ubverify verify "$TDEV" --state "$W/d.state" --expect-base "$BASE" --adopt
 
 trap - EXIT
 dmsetup remove t
