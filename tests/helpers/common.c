@@ -227,48 +227,6 @@ int dev_ensure_size(struct dev *d, uint64_t size)
 	return 0;
 }
 
-int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	char *p = buf;
-
-	while (len) {
-		ssize_t n = pread(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-int pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
-{
-	const char *p = buf;
-
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
 static int write_zeroes(struct dev *d, uint64_t off, uint64_t len)
 {
 	static void *zeroes;
@@ -281,7 +239,7 @@ static int write_zeroes(struct dev *d, uint64_t off, uint64_t len)
 	while (len) {
 		size_t n = len < ZERO_BUF_SIZE ? (size_t)len : ZERO_BUF_SIZE;
 
-		r = pwrite_full(d->fd, zeroes, n, off);
+		r = ub_pwrite(d->fd, zeroes, n, off);
 		if (r)
 			return r;
 		off += n;
@@ -339,54 +297,9 @@ int dev_discard_range(struct dev *d, uint64_t off, uint64_t len)
 
 /* -------------------------------------------------------------- crc32c */
 
-static uint32_t crc_table[8][256];
-
-static void crc_init(void)
-{
-	uint32_t i, j, c;
-
-	for (i = 0; i < 256; i++) {
-		c = i;
-		for (j = 0; j < 8; j++)
-			c = (c >> 1) ^ (0x82f63b78U & (0U - (c & 1)));
-		crc_table[0][i] = c;
-	}
-	for (i = 0; i < 256; i++) {
-		c = crc_table[0][i];
-		for (j = 1; j < 8; j++) {
-			c = crc_table[0][c & 0xff] ^ (c >> 8);
-			crc_table[j][i] = c;
-		}
-	}
-}
-
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len)
 {
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	const unsigned char *p = buf;
-
-	pthread_once(&once, crc_init);
-	crc = ~crc;
-	/* Slicing by 8 on little-endian hosts; bytewise for the tail. */
-	while (len >= 8) {
-		uint64_t v;
-
-		memcpy(&v, p, 8);
-		v = le64toh(v) ^ crc;
-		crc = crc_table[7][v & 0xff] ^
-		      crc_table[6][(v >> 8) & 0xff] ^
-		      crc_table[5][(v >> 16) & 0xff] ^
-		      crc_table[4][(v >> 24) & 0xff] ^
-		      crc_table[3][(v >> 32) & 0xff] ^
-		      crc_table[2][(v >> 40) & 0xff] ^
-		      crc_table[1][(v >> 48) & 0xff] ^
-		      crc_table[0][v >> 56];
-		p += 8;
-		len -= 8;
-	}
-	while (len--)
-		crc = crc_table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
-	return ~crc;
+	return ~ub_crc32c_update(~crc, buf, len);
 }
 
 /* -------------------------------------------------------------- random */

@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "libunionblk.h"
+
 #define SECTOR_SIZE	512		/* bytes */
 #define SECTOR_SHIFT	9
 #define IO_ALIGN	4096		/* buffer alignment for O_DIRECT, bytes */
@@ -63,16 +65,20 @@ void dev_close(struct dev *d);
 /* Grow a regular file to size bytes; refuse a block device that is smaller. */
 int dev_ensure_size(struct dev *d, uint64_t size);
 
-/* Whole-buffer positional I/O; short transfers are retried, EOF is -EIO. */
-int pread_full(int fd, void *buf, size_t len, uint64_t off);
-int pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+/*
+ * Whole-buffer positional I/O is libunionblk's ub_pread()/ub_pwrite():
+ * short transfers retried, EOF is -EIO.
+ */
 
 /* Make [off, off+len) read as zeroes: BLKZEROOUT, fallocate, or writes. */
 int dev_zero_range(struct dev *d, uint64_t off, uint64_t len);
 /* Discard [off, off+len): BLKDISCARD, or a punched hole in a file. */
 int dev_discard_range(struct dev *d, uint64_t off, uint64_t len);
 
-/* CRC-32C (Castagnoli), standard init and final inversion. */
+/*
+ * CRC-32C (Castagnoli), standard init and final inversion, chained:
+ * crc32c(crc32c(0, a, n), b, m) is the CRC of a then b.  libunionblk's.
+ */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
 
 /* splitmix64 mixing and a xoshiro256** stream, both seeded by a u64. */

@@ -80,7 +80,7 @@ static int write_image(const char *prefix, const char *suffix,
 		free(path);
 		return r;
 	}
-	r = pwrite_full(fd, img, size, 0);
+	r = ub_pwrite(fd, img, size, 0);
 	if (r)
 		error("%s: cannot write: %s", path, strerror(-r));
 	close(fd);
@@ -225,7 +225,7 @@ int main(int argc, char **argv)
 	sb.nr_entries = htole64(counted);
 	sb.sectorsize = htole32((uint32_t)bs);
 	memcpy(blk, &sb, sizeof(sb));
-	r = pwrite_full(fd, blk, bs, 0);
+	r = ub_pwrite(fd, blk, bs, 0);
 	pos = bs;
 	for (i = 0; i < nr && !r; i++) {
 		struct mk_entry *e = &v[i];
@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 		memcpy(blk, &le, sizeof(le));
 		if (e->mark)
 			memcpy(blk + sizeof(le), e->mark, strlen(e->mark));
-		r = pwrite_full(fd, blk, bs, pos);
+		r = ub_pwrite(fd, blk, bs, pos);
 		pos += bs;
 		if (r)
 			break;
@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 		if (dlen) {
 			data = xmalloc_aligned(dlen);
 			fill_data(data, dlen, i, doff);
-			r = pwrite_full(fd, data, dlen, pos);
+			r = ub_pwrite(fd, data, dlen, pos);
 			pos += dlen;
 		}
 		if (img && i < counted && e->nr) {

@@ -84,7 +84,7 @@ static int log_open(struct log *l, const char *path)
 	if (dev_open(&l->dev, path, 0))
 		return -1;
 	blk = xmalloc_aligned(LW_MIN_BLOCK);
-	r = pread_full(l->dev.fd, blk, LW_MIN_BLOCK, 0);
+	r = ub_pread(l->dev.fd, blk, LW_MIN_BLOCK, 0);
 	if (r) {
 		free(blk);
 		return error("%s: cannot read the log super block: %s", path,
@@ -117,7 +117,7 @@ static int log_next(struct log *l, struct entry *e, unsigned char *blk)
 
 	if (l->next >= l->nr_entries)
 		return 1;
-	r = pread_full(l->dev.fd, blk, l->bs, l->pos);
+	r = ub_pread(l->dev.fd, blk, l->bs, l->pos);
 	if (r)
 		return error("%s: cannot read entry %llu at byte %llu: %s",
 			     l->dev.path, (unsigned long long)l->next,
@@ -212,13 +212,13 @@ static int apply_entry(struct log *l, struct dev *d, const struct entry *e,
 	}
 	for (done = 0; done < len; done += n) {
 		n = len - done < COPY_BUF_SIZE ? len - done : COPY_BUF_SIZE;
-		r = pread_full(l->dev.fd, buf, n, e->data_off + done);
+		r = ub_pread(l->dev.fd, buf, n, e->data_off + done);
 		if (r)
 			return error("%s: entry %llu: cannot read data at byte %llu: %s",
 				     l->dev.path, (unsigned long long)e->index,
 				     (unsigned long long)(e->data_off + done),
 				     r == -EIO ? "log truncated" : strerror(-r));
-		r = pwrite_full(d->fd, buf, n, off + done);
+		r = ub_pwrite(d->fd, buf, n, off + done);
 		if (r)
 			return error("%s: entry %llu: write at byte %llu failed: %s",
 				     d->path, (unsigned long long)e->index,

@@ -233,7 +233,7 @@ static int do_write(struct worker *w, uint64_t b, uint64_t n, bool fua)
 	for (i = 0; i < len >> SECTOR_SHIFT; i++)
 		stamp_make(w->buf + (i << SECTOR_SHIFT), o->seed, first + i,
 			   gen);
-	e = pwrite_full(fua ? r->dsync_fd : r->dev.fd, w->buf, len, off);
+	e = ub_pwrite(fua ? r->dsync_fd : r->dev.fd, w->buf, len, off);
 	if (e) {
 		rl_unlock(&r->rl, w->id);
 		error("%s: %swrite of %llu bytes at byte %llu failed: %s",
@@ -352,14 +352,14 @@ static int save_snapshot(struct run *r)
 	for (off = 0; off < r->o->size && !e; off += len) {
 		len = r->o->size - off < UBV_CHUNK ? r->o->size - off :
 						      UBV_CHUNK;
-		e = pread_full(r->dev.fd, r->snap_buf, len, off);
+		e = ub_pread(r->dev.fd, r->snap_buf, len, off);
 		if (e) {
 			error("%s: read at byte %llu failed: %s",
 			      r->o->dev_path, (unsigned long long)off,
 			      strerror(-e));
 			break;
 		}
-		e = pwrite_full(fd, r->snap_buf, len, off);
+		e = ub_pwrite(fd, r->snap_buf, len, off);
 		if (e)
 			error("%s: write failed: %s", path, strerror(-e));
 	}

@@ -175,7 +175,7 @@ static int write_checkpoint(struct ubv_state *s, const uint64_t *snap)
 		for (i = 0; i < n; i++)
 			buf[i] = htole64(snap[b + i]);
 		csum = crc32c(csum, buf, n * 8);
-		r = pwrite_full(fd, buf, n * 8, (uint64_t)off);
+		r = ub_pwrite(fd, buf, n * 8, (uint64_t)off);
 		if (r)
 			goto bad_io;
 		off += (off_t)(n * 8);
@@ -188,7 +188,7 @@ static int write_checkpoint(struct ubv_state *s, const uint64_t *snap)
 			continue;
 		s->jrecs[kept++] = s->jrecs[i];
 		jrec_to_disk(&s->jrecs[i], &d);
-		r = pwrite_full(fd, &d, sizeof(d), (uint64_t)off);
+		r = ub_pwrite(fd, &d, sizeof(d), (uint64_t)off);
 		if (r)
 			goto bad_io;
 		off += (off_t)sizeof(d);
@@ -196,7 +196,7 @@ static int write_checkpoint(struct ubv_state *s, const uint64_t *snap)
 	s->nr_jrecs = kept;
 	s->hdr.blocks_csum = csum;
 	header_to_disk(&s->hdr, &dh);
-	r = pwrite_full(fd, &dh, sizeof(dh), 0);
+	r = ub_pwrite(fd, &dh, sizeof(dh), 0);
 	if (r)
 		goto bad_io;
 	if (fsync(fd) < 0) {
@@ -307,7 +307,7 @@ int state_log(struct ubv_state *s, enum ubv_jrec_type type, uint64_t st,
 
 	jrec_to_disk(&rec, &d);
 	pthread_mutex_lock(&s->lock);
-	r = pwrite_full(s->fd, &d, sizeof(d), s->append_off);
+	r = ub_pwrite(s->fd, &d, sizeof(d), s->append_off);
 	if (!r && fdatasync(s->fd) < 0)
 		r = -errno;
 	if (!r) {
@@ -334,7 +334,7 @@ int state_load(struct ubv_state *s, const char *path)
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return error("%s: cannot open: %s", path, strerror(errno));
-	r = pread_full(fd, &dh, sizeof(dh), 0);
+	r = ub_pread(fd, &dh, sizeof(dh), 0);
 	if (r) {
 		error("%s: cannot read the header: %s", path,
 		      r == -EIO ? "file too short" : strerror(-r));
@@ -345,7 +345,7 @@ int state_load(struct ubv_state *s, const char *path)
 		goto bad;
 	}
 	s->blocks = xcalloc(s->hdr.nr_blocks, sizeof(*s->blocks));
-	r = pread_full(fd, s->blocks, s->hdr.nr_blocks * 8,
+	r = ub_pread(fd, s->blocks, s->hdr.nr_blocks * 8,
 		       UBV_STATE_HDR_SIZE);
 	if (r) {
 		error("%s: cannot read the checkpoint: %s", path,
@@ -361,7 +361,7 @@ int state_load(struct ubv_state *s, const char *path)
 		s->blocks[b] = le64toh(s->blocks[b]);
 	/* Records up to the end or the first torn one. */
 	for (off = s->hdr.journal_off;; off += sizeof(d)) {
-		if (pread_full(fd, &d, sizeof(d), off))
+		if (ub_pread(fd, &d, sizeof(d), off))
 			break;
 		if (!jrec_from_disk(&d, &rec))
 			break;

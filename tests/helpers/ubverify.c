@@ -76,7 +76,7 @@ int read_with_base(struct dev *d, struct dev *base, void *buf,
 	uint64_t have;
 	int r;
 
-	r = pread_full(d->fd, buf, len, off);
+	r = ub_pread(d->fd, buf, len, off);
 	if (r)
 		return error("%s: read of %llu bytes at byte %llu failed: %s",
 			     d->path, (unsigned long long)len,
@@ -88,7 +88,7 @@ int read_with_base(struct dev *d, struct dev *base, void *buf,
 	memset((char *)base_buf + have, 0, len - have);
 	if (!have)
 		return 0;
-	r = pread_full(base->fd, base_buf, have, off);
+	r = ub_pread(base->fd, base_buf, have, off);
 	if (r)
 		return error("%s: read of %llu bytes at byte %llu failed: %s",
 			     base->path, (unsigned long long)have,
@@ -217,7 +217,7 @@ static int do_fill(int argc, char **argv, bool check)
 		for (i = 0; i < len >> SECTOR_SHIFT; i++)
 			stamp_make(buf + (i << SECTOR_SHIFT), seed, first + i,
 				   gen);
-		r = pwrite_full(d.fd, buf, len, off);
+		r = ub_pwrite(d.fd, buf, len, off);
 		if (r) {
 			error("%s: write of %llu bytes at byte %llu failed: %s",
 			      d.path, (unsigned long long)len,
@@ -333,7 +333,7 @@ static int cmd_stamp(int argc, char **argv)
 	}
 	buf = xmalloc_aligned(SECTOR_SIZE);
 	stamp_make(buf, seed, have_as ? as : sector, gen);
-	r = pwrite_full(d.fd, buf, SECTOR_SIZE, sector << SECTOR_SHIFT);
+	r = ub_pwrite(d.fd, buf, SECTOR_SIZE, sector << SECTOR_SHIFT);
 	if (!r && fsync(d.fd) < 0)
 		r = -errno;
 	free(buf);
