@@ -129,7 +129,7 @@ run_test() {
 	local to out dir rc bad left why marker pw apid
 
 	to=$(sed -n 's/^# timeout: *\([0-9][0-9]*\).*/\1/p' "$file" | head -n 1)
-	to=$((${to:-$UNIONBLK_TEST_TIMEOUT} * ${UNIONBLK_TIMEOUT_SCALE:-1}))
+	to=$((${to:-$UNIONBLK_TEST_TIMEOUT} * UNIONBLK_TIMEOUT_SCALE))
 	out=/tmp/harness/out.$n
 	dir=/tmp/harness/work.$n
 	mkdir -p /tmp/harness "$dir"
