@@ -414,6 +414,9 @@ for r in ${PICKED:-$(seq 1 "$ROUNDS")}; do
 	fua_prepare
 	CKPTS=$((CKPTS + ${#MARK_E[@]}))
 	mi=0
+	# Busybox dd (a dynamic dd costs a tenth of a second to start): its
+	# 512-byte writes go through the page cache (see put_runs), so
+	# fsync them before the point is copied.
 	# shellcheck disable=SC2034 # read by ub_replay
 	UB_REPLAY_HOOK="if [ -e $W/r/new.\$REPLAY_ENTRY ]; then
 		while read -r a s c; do
