@@ -53,10 +53,10 @@ comment() {
 load_modules() {
 	local m err
 
-	# hung_task_timeout_secs: report a stuck task well within a test;
-	# scaled like the timeouts on a slow (debug) kernel, where 30
-	# fio jobs can wait that long for their turn
-	echo $((30 * UNIONBLK_TIMEOUT_SCALE)) \
+	# hung_task_timeout_secs: the kernel's 120 s, scaled like the
+	# timeouts on a slow (debug) kernel, where 30 fio jobs can wait
+	# minutes for their turn; 30 s left a loaded host little margin
+	echo $((120 * UNIONBLK_TIMEOUT_SCALE)) \
 		>/proc/sys/kernel/hung_task_timeout_secs 2>/dev/null
 	while read -r m; do
 		modprobe -q "$m" || say "# modprobe $m failed"
