@@ -11,7 +11,8 @@
 # load, the store replaced by dm-error, base reads failing, each under
 # activation, and the store silently dropping writes (drop_writes: the
 # store is what it was when the drops began).  UNIONBLK_STRESS=1: 40
-# up/down cycles.
+# up/down cycles (which can write every chunk, so the base and drop
+# faults start again from a new store).
 # timeout: 420
 . /tests/lib/guest.sh
 . /tests/lib/unionblk.sh
@@ -89,6 +90,16 @@ free_chunk() {
 		for (i = $2; i < $2 + $3; i++) c[i] = 1 }
 		END { for (i = 2047; i >= 0; i--) if (!(i in c) && skip-- == 0) { print i; exit } }'
 }
+# need_free N CHUNK...: N chunks were found unwritten (40 cycles of 3
+# can write every chunk: a phase needing one must not test chunk 0)
+need_free() {
+	local n=$1 c k=0
+	shift
+	for c in "$@"; do
+		[ -n "$c" ] && k=$((k + 1))
+	done
+	[ "$k" -eq "$n" ] || fail "$n unwritten chunks needed, found $k: $*"
+}
 # read_chunk CHUNK FILE, write_chunk CHUNK FILE: one 4 KiB chunk of the
 # tenant, from or to a file.
 read_chunk() {
@@ -124,6 +135,7 @@ echo "#    fails again (fail); the store heals, the tenant stays failed"
 h=$(held_chunk)
 u=$(free_chunk 0)
 u2=$(free_chunk 1)
+need_free 2 "$u" "$u2"
 echo "# held chunk $h, free chunks $u $u2"
 read_chunk "$h" "$W/h.before"
 failing_writes
@@ -167,6 +179,7 @@ echo "#    chunks it holds, maps nothing new, commits again; a reload ends it"
 ALLFREE=()
 for ((try = 1; ; try++)); do
 	mapfile -t FREE < <(for k in $(seq 0 19); do free_chunk "$k"; done)
+	need_free 20 "${FREE[@]}"
 	ALLFREE+=("${FREE[@]}")
 	set_dev st "$(flakey_table "$STORE_DEV" $STORE_SZ 2 1 error_writes)"
 	FAULTS=$((FAULTS + 1))
@@ -235,12 +248,21 @@ healthy_store
 ub_create t "$(dm_dev st)" "$BASE"
 run ubverify verify "$TDEV" --state "$W/a.state" --expect-base "$BASE"
 
+# The cycles of 3 may have written every chunk (the long version does):
+# 5 and 6 start again from a new store, with unwritten chunks
+dmsetup remove t
+run dd if=/dev/zero of="$(dm_dev st)" bs=1M count=$((STORE_SZ >> 11)) \
+	oflag=direct status=none
+ub_create t "$(dm_dev st)" "$BASE" 1 format
+run ubv --seed 512 --ops 400 --flush-every 20 --state "$W/a.state" >/dev/null
+
 echo "# 5. base reads fail: reads and copy-ups of base chunks fail, the"
 echo "#    store stays ok, whole-chunk writes and held chunks go on;"
 echo "#    activation over the failing base is refused"
 dmsetup message t 0 commit
 h=$(held_chunk)
 u=$(free_chunk 0)
+need_free 1 "$u"
 set_dev bs "$(flakey_table "$BASE_DEV" $BASE_SZ 0 3600)"
 FAULTS=$((FAULTS + 1))
 expect_fail read_chunk "$u" "$W/x"
@@ -269,6 +291,7 @@ run dmsetup message t 0 commit
 s0=$(state)	# ok, or needs_check since the base errors of 5
 h=$(held_chunk)
 mapfile -t FREE < <(for k in 0 1 2 3; do free_chunk "$k"; done)
+need_free 4 "${FREE[@]}"
 set_dev st "$(flakey_table "$STORE_DEV" $STORE_SZ 0 3600 drop_writes)"
 FAULTS=$((FAULTS + 1))
 head -c 4096 /dev/urandom >"$W/junk"
