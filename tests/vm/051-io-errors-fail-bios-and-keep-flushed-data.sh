@@ -80,25 +80,20 @@ state_is() {	# state_is STATE...: the metadata state is one of them
 	fail "metadata state is '$s', want one of: $* ($(dmsetup status t))"
 }
 
-# held_chunk / free_chunk: a chunk the store maps / one it knows nothing
-# of (from the committed metadata: commit first), counted from the end.
+# held_chunk: a chunk the store maps (from the committed metadata:
+# commit first).
 held_chunk() {
 	unionblk delta "$(dm_dev st)" 2>/dev/null | awk '$1 == "mapped" { print $2; exit }'
 }
-free_chunk() {
-	unionblk delta "$(dm_dev st)" 2>/dev/null | awk -v skip="${1:-0}" 'NR > 1 {
-		for (i = $2; i < $2 + $3; i++) c[i] = 1 }
-		END { for (i = 2047; i >= 0; i--) if (!(i in c) && skip-- == 0) { print i; exit } }'
-}
-# need_free N CHUNK...: N chunks were found unwritten (40 cycles of 3
-# can write every chunk: a phase needing one must not test chunk 0)
-need_free() {
-	local n=$1 c k=0
-	shift
-	for c in "$@"; do
-		[ -n "$c" ] && k=$((k + 1))
-	done
-	[ "$k" -eq "$n" ] || fail "$n unwritten chunks needed, found $k: $*"
+# get_free N: FREE=(the last N chunks the store knows nothing of), from
+# one read of the committed metadata (commit first); fewer than N fails
+# the test (40 cycles of 3 can write every chunk).
+get_free() {
+	mapfile -t FREE < <(unionblk delta "$(dm_dev st)" 2>/dev/null |
+		awk -v n="$1" 'NR > 1 { for (i = $2; i < $2 + $3; i++) c[i] = 1 }
+		END { for (i = 2047; i >= 0 && n > 0; i--) if (!(i in c)) { print i; n-- } }')
+	[ ${#FREE[@]} -eq "$1" ] ||
+		fail "$1 unwritten chunks needed, found ${#FREE[@]}: ${FREE[*]}"
 }
 # read_chunk CHUNK FILE, write_chunk CHUNK FILE: one 4 KiB chunk of the
 # tenant, from or to a file.
@@ -133,9 +128,8 @@ dmsetup message t 0 commit
 echo "# 1. store writes fail: the bios fail, a commit fails (read_only),"
 echo "#    fails again (fail); the store heals, the tenant stays failed"
 h=$(held_chunk)
-u=$(free_chunk 0)
-u2=$(free_chunk 1)
-need_free 2 "$u" "$u2"
+get_free 2
+u=${FREE[0]} u2=${FREE[1]}
 echo "# held chunk $h, free chunks $u $u2"
 read_chunk "$h" "$W/h.before"
 failing_writes
@@ -178,8 +172,7 @@ echo "#    chunks it holds, maps nothing new, commits again; a reload ends it"
 # fault injected again, three times at most.
 ALLFREE=()
 for ((try = 1; ; try++)); do
-	mapfile -t FREE < <(for k in $(seq 0 19); do free_chunk "$k"; done)
-	need_free 20 "${FREE[@]}"
+	get_free 20
 	ALLFREE+=("${FREE[@]}")
 	set_dev st "$(flakey_table "$STORE_DEV" $STORE_SZ 2 1 error_writes)"
 	FAULTS=$((FAULTS + 1))
@@ -261,8 +254,8 @@ echo "#    store stays ok, whole-chunk writes and held chunks go on;"
 echo "#    activation over the failing base is refused"
 dmsetup message t 0 commit
 h=$(held_chunk)
-u=$(free_chunk 0)
-need_free 1 "$u"
+get_free 1
+u=${FREE[0]}
 set_dev bs "$(flakey_table "$BASE_DEV" $BASE_SZ 0 3600)"
 FAULTS=$((FAULTS + 1))
 expect_fail read_chunk "$u" "$W/x"
@@ -290,8 +283,7 @@ run ubv --initial-state "$W/a.state" --ops 200 --flush-every 10 \
 run dmsetup message t 0 commit
 s0=$(state)	# ok, or needs_check since the base errors of 5
 h=$(held_chunk)
-mapfile -t FREE < <(for k in 0 1 2 3; do free_chunk "$k"; done)
-need_free 4 "${FREE[@]}"
+get_free 4
 set_dev st "$(flakey_table "$STORE_DEV" $STORE_SZ 0 3600 drop_writes)"
 FAULTS=$((FAULTS + 1))
 head -c 4096 /dev/urandom >"$W/junk"
